@@ -1,0 +1,8 @@
+// One import for e2e suites: `import { PrivateContainerd, importImage, ... } from './harness'`.
+export * from './command';
+export * from './containerd';
+export * from './image';
+export * from './leaks';
+export * from './mounts';
+export * from './procfs';
+export { repoRoot, buildDir, isUnder, sleep } from './paths';

@@ -1,0 +1,122 @@
+//! Burrow's native layer, loaded by the shim through ffi-rs. It does what JavaScript cannot:
+//! clone into namespaces, mount and pivot_root, set credentials, and reap exactly the children
+//! it cloned. All unsafe code of the project lives in this crate.
+//!
+//! Calling convention for ffi-rs: inputs are C strings and numbers; results are an i32 (≥ 0 ok,
+//! < 0 a negated errno or -1) plus text written into a caller-owned buffer, because returning
+//! a C string through ffi-rs leaks it.
+
+mod child;
+mod hostmount;
+mod plan;
+mod prepared;
+mod reaper;
+mod report;
+mod spawn;
+mod sys;
+
+use libc::{c_char, c_int};
+use std::ffi::CStr;
+use std::panic::catch_unwind;
+
+/// Copies `text` into the caller's buffer, NUL-terminated and truncated to fit.
+fn write_out(out: *mut u8, out_len: c_int, text: &str) {
+    if out.is_null() || out_len <= 0 {
+        return;
+    }
+    let n = text.len().min(out_len as usize - 1);
+    // SAFETY: the caller guarantees `out` holds `out_len` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), out, n);
+        *out.add(n) = 0;
+    }
+}
+
+/// # Safety
+/// `p` must be null or a valid NUL-terminated string.
+unsafe fn cstr<'a>(p: *const c_char) -> &'a CStr {
+    if p.is_null() {
+        c""
+    } else {
+        CStr::from_ptr(p)
+    }
+}
+
+/// Spawns a container process from a JSON LaunchPlan. Returns the pid and writes
+/// `{"pid":…,"syncFd":…,"startFd":…}` to `out`; on failure returns -1 and writes the message.
+#[no_mangle]
+pub extern "C" fn burrow_spawn(plan_json: *const c_char, out: *mut u8, out_len: c_int) -> c_int {
+    let r = catch_unwind(|| {
+        // SAFETY: ffi-rs passes a valid C string.
+        let plan = unsafe { cstr(plan_json) }.to_str().map_err(|_| "launch plan is not UTF-8".to_string())?;
+        spawn::spawn(plan)
+    });
+    match r {
+        Ok(Ok(s)) => {
+            write_out(
+                out,
+                out_len,
+                &format!("{{\"pid\":{},\"syncFd\":{},\"startFd\":{}}}", s.pid, s.sync_fd, s.start_fd),
+            );
+            s.pid
+        }
+        Ok(Err(e)) => {
+            write_out(out, out_len, &e);
+            -1
+        }
+        Err(_) => {
+            write_out(out, out_len, "panic in burrow_spawn");
+            -1
+        }
+    }
+}
+
+/// Starts the reaper (once) and returns the read end of its exit-record pipe, or -1.
+#[no_mangle]
+pub extern "C" fn burrow_reaper_fd() -> c_int {
+    match catch_unwind(reaper::reaper) {
+        Ok(Ok(r)) => r.notify_r,
+        _ => -1,
+    }
+}
+
+/// Signals a child spawned by burrow_spawn through its pidfd. 0, or -errno (-ESRCH once reaped).
+#[no_mangle]
+pub extern "C" fn burrow_signal(pid: c_int, sig: c_int) -> c_int {
+    match catch_unwind(|| reaper::reaper().map(|r| r.signal(pid, sig))) {
+        Ok(Ok(rc)) => rc,
+        _ => -libc::ESRCH,
+    }
+}
+
+/// Number of live children tracked by the reaper (diagnostics and leak tests).
+#[no_mangle]
+pub extern "C" fn burrow_tracked_children() -> c_int {
+    reaper::reaper().map(|r| r.tracked() as c_int).unwrap_or(0)
+}
+
+/// mount(2) in the shim's namespace; `chdir` non-empty runs it from that directory. 0 or -errno.
+#[no_mangle]
+pub extern "C" fn burrow_mount(
+    source: *const c_char,
+    target: *const c_char,
+    fstype: *const c_char,
+    flags: i64,
+    data: *const c_char,
+    chdir: *const c_char,
+) -> c_int {
+    catch_unwind(|| {
+        // SAFETY: ffi-rs passes valid C strings.
+        let (s, t, f, d, c) = unsafe { (cstr(source), cstr(target), cstr(fstype), cstr(data), cstr(chdir)) };
+        let dir = if c.to_bytes().is_empty() { None } else { Some(c) };
+        hostmount::mount(s, t, f, flags as u64, d, dir)
+    })
+    .unwrap_or(-libc::EIO)
+}
+
+/// umount2(2). 0 or -errno.
+#[no_mangle]
+pub extern "C" fn burrow_umount(target: *const c_char, flags: c_int) -> c_int {
+    // SAFETY: ffi-rs passes a valid C string.
+    catch_unwind(|| hostmount::umount(unsafe { cstr(target) }, flags)).unwrap_or(-libc::EIO)
+}

@@ -1,0 +1,139 @@
+//! Learns of container exits without stealing Node's own child_process exits: every process we
+//! clone comes with a pidfd (CLONE_PIDFD), one thread epolls those pidfds and reaps exactly that
+//! process with waitid(P_PIDFD). Never wait(-1): libuv waits for its own children by pid.
+//!
+//! Exit records go to a pipe whose read end Node reads as a stream: 12 bytes, little-endian
+//! i32 pid, i32 si_code (CLD_EXITED / CLD_KILLED / CLD_DUMPED), i32 si_status.
+
+use crate::sys::{self, errno};
+use libc::c_int;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+pub struct Reaper {
+    epfd: c_int,
+    pub notify_r: c_int,
+    /// pid → pidfd of every live child we cloned. Signals go through the pidfd so that a
+    /// recycled pid can never be hit; the lock also orders a signal against the close.
+    pidfds: Mutex<HashMap<i32, c_int>>,
+}
+
+static REAPER: OnceLock<Result<Reaper, String>> = OnceLock::new();
+
+pub fn reaper() -> Result<&'static Reaper, String> {
+    REAPER.get_or_init(start).as_ref().map_err(|e| e.clone())
+}
+
+fn start() -> Result<Reaper, String> {
+    // SAFETY: plain syscalls creating fds we own.
+    unsafe {
+        let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        if epfd < 0 {
+            return Err(format!("epoll_create1: errno {}", errno()));
+        }
+        let mut p = [0 as c_int; 2];
+        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
+            return Err(format!("pipe2: errno {}", errno()));
+        }
+        let r = Reaper { epfd, notify_r: p[0], pidfds: Mutex::new(HashMap::new()) };
+        std::thread::Builder::new()
+            .name("burrow-reaper".into())
+            .spawn(move || reap_loop(epfd, p[1]))
+            .map_err(|e| format!("start reaper thread: {}", e))?;
+        Ok(r)
+    }
+}
+
+impl Reaper {
+    pub fn register(&self, pid: i32, pidfd: c_int) -> Result<(), String> {
+        let mut map = self.pidfds.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(pid, pidfd);
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: pid as u64 };
+        // SAFETY: epfd and pidfd are valid fds we own.
+        if unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_ADD, pidfd, &mut ev) } < 0 {
+            map.remove(&pid);
+            return Err(format!("epoll_ctl pid {}: errno {}", pid, errno()));
+        }
+        Ok(())
+    }
+
+    /// Sends `sig` to a live child of ours; ESRCH once it has been reaped (or was never ours).
+    pub fn signal(&self, pid: i32, sig: c_int) -> c_int {
+        let map = self.pidfds.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&pid) {
+            // SAFETY: the pidfd stays open while we hold the lock.
+            Some(&fd) => unsafe {
+                if sys::pidfd_send_signal(fd, sig) < 0 {
+                    -errno()
+                } else {
+                    0
+                }
+            },
+            None => -libc::ESRCH,
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.pidfds.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+fn reap_loop(epfd: c_int, notify_w: c_int) {
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
+    loop {
+        // SAFETY: events is a valid buffer of the length we pass.
+        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as c_int, -1) };
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        for ev in events[..n as usize].iter() {
+            reap_one(ev.u64 as i32, notify_w);
+        }
+    }
+}
+
+fn reap_one(pid: i32, notify_w: c_int) {
+    let Ok(r) = reaper() else { return };
+    let mut map = r.pidfds.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(&pidfd) = map.get(&pid) else { return };
+    // SAFETY: siginfo is plain data; pidfd is valid while in the map.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::waitid(sys::P_PIDFD, pidfd as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG)
+    };
+    // SAFETY: si_pid/si_status are valid for SIGCHLD siginfo filled by waitid.
+    let (got, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+    if rc < 0 || got == 0 {
+        if rc < 0 && errno() == libc::ECHILD {
+            // Someone else reaped it; report it as lost rather than leaving a waiter hanging.
+            map.remove(&pid);
+            unsafe { libc::close(pidfd) };
+            write_record(notify_w, pid, 0, 255);
+        }
+        return;
+    }
+    map.remove(&pid);
+    // SAFETY: we own pidfd; closing it also removes it from the epoll set.
+    unsafe { libc::close(pidfd) };
+    drop(map);
+    write_record(notify_w, pid, code, status);
+}
+
+fn write_record(fd: c_int, pid: i32, code: i32, status: i32) {
+    let mut rec = [0u8; 12];
+    rec[0..4].copy_from_slice(&pid.to_le_bytes());
+    rec[4..8].copy_from_slice(&code.to_le_bytes());
+    rec[8..12].copy_from_slice(&status.to_le_bytes());
+    // 12 bytes < PIPE_BUF: the write is atomic; it blocks only if Node stops reading.
+    loop {
+        // SAFETY: rec is a valid buffer.
+        let n = unsafe { libc::write(fd, rec.as_ptr() as *const libc::c_void, rec.len()) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return;
+    }
+}

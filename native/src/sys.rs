@@ -1,0 +1,87 @@
+//! Raw syscall numbers and thin wrappers the libc crate (0.2.139, Debian's) does not carry.
+//! The numbers below are from the unified syscall table (424+) and are the same on x86_64 and
+//! aarch64.
+
+use libc::{c_int, c_long, c_uint};
+
+pub const SYS_PIDFD_SEND_SIGNAL: c_long = 424;
+pub const SYS_CLONE3: c_long = 435;
+pub const SYS_CLOSE_RANGE: c_long = 436;
+pub const SYS_OPENAT2: c_long = 437;
+
+pub const CLONE_PIDFD: u64 = 0x1000;
+pub const P_PIDFD: libc::idtype_t = 3;
+
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// `struct clone_args`, version 0 layout (64 bytes) — all we need: flags, pidfd, exit_signal.
+#[repr(C)]
+#[derive(Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+}
+
+#[repr(C)]
+pub struct OpenHow {
+    pub flags: u64,
+    pub mode: u64,
+    pub resolve: u64,
+}
+
+/// Fork-like clone3 (no CLONE_VM, no new stack): returns twice, like fork(2), but without
+/// glibc's atfork handlers — the child must only make raw syscalls afterwards.
+///
+/// # Safety
+/// The caller must guarantee that the child only calls async-signal-safe functions.
+pub unsafe fn clone3(args: &mut CloneArgs) -> c_long {
+    libc::syscall(
+        SYS_CLONE3,
+        args as *mut CloneArgs,
+        std::mem::size_of::<CloneArgs>(),
+    )
+}
+
+/// openat2(2); returns the fd or -1 with errno set.
+///
+/// # Safety
+/// `path` must be a valid NUL-terminated string.
+pub unsafe fn openat2(dirfd: c_int, path: *const libc::c_char, how: &OpenHow) -> c_int {
+    libc::syscall(
+        SYS_OPENAT2,
+        dirfd,
+        path,
+        how as *const OpenHow,
+        std::mem::size_of::<OpenHow>(),
+    ) as c_int
+}
+
+/// # Safety
+/// Plain syscall; safe to call with any values.
+pub unsafe fn close_range(first: c_uint, last: c_uint) -> c_int {
+    libc::syscall(SYS_CLOSE_RANGE, first, last, 0 as c_uint) as c_int
+}
+
+/// # Safety
+/// Plain syscall; safe to call with any values.
+pub unsafe fn pidfd_send_signal(pidfd: c_int, sig: c_int) -> c_int {
+    libc::syscall(
+        SYS_PIDFD_SEND_SIGNAL,
+        pidfd,
+        sig,
+        std::ptr::null::<libc::siginfo_t>(),
+        0 as c_uint,
+    ) as c_int
+}
+
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location always returns a valid thread-local pointer.
+    unsafe { *libc::__errno_location() }
+}

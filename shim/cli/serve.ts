@@ -1,0 +1,68 @@
+// The long-lived shim server: the Task service on ttrpc, on the socket `start` handed over as
+// fd 3. Exits after a Shutdown finds no containers left.
+
+import * as fs from 'fs';
+import * as net from 'net';
+import { FfiNativeRuntime } from '../native/ffi-native';
+import { lookupService } from '../protocol/proto-registry';
+import { TtrpcServer } from '../protocol/ttrpc-server';
+import { ExitRouter } from '../sandbox/exit-router';
+import { StateStore } from '../sandbox/state-store';
+import { EventPublisher } from '../service/events-publisher';
+import { TaskService } from '../service/task-service';
+import type { ShimFlags } from './flags';
+import { createLogger } from './logging';
+
+const LISTEN_FD = 3;
+// containerd 2.x asks for task.v3 first and falls back to v2 on Unimplemented; the messages
+// are identical, so one implementation serves both names.
+const TASK_SERVICES = ['containerd.task.v2.Task', 'containerd.task.v3.Task'];
+
+export async function serve(flags: ShimFlags): Promise<void> {
+  const logger = createLogger({ debug: flags.debug, id: flags.id, namespace: flags.namespace });
+  process.on('uncaughtException', (err) => logger.error('uncaught exception', { error: err.stack ?? err.message }));
+  process.on('unhandledRejection', (err) =>
+    logger.error('unhandled rejection', { error: (err as Error)?.stack ?? String(err) }),
+  );
+
+  const native = new FfiNativeRuntime();
+  const publisher = new EventPublisher({
+    namespace: flags.namespace,
+    ttrpcAddress: process.env.TTRPC_ADDRESS,
+    publishBinary: flags.publishBinary,
+    containerdAddress: flags.address,
+    logger,
+  });
+  const listener = net.createServer();
+  const server = new TtrpcServer({ logger });
+
+  let stopping = false;
+  const stop = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shim shutting down', { reason });
+    listener.close();
+    if (flags.socket) fs.rmSync(flags.socket, { force: true });
+    await publisher.close(5000);
+    await server.close();
+    process.exit(0);
+  };
+
+  const service = new TaskService({
+    namespace: flags.namespace,
+    sandboxDeps: { native, store: new StateStore(), exits: new ExitRouter(native, logger), logger },
+    events: publisher,
+    logger,
+    onShutdown: () => void stop('shutdown requested with no containers left'),
+  });
+  const handlers = service.handlers();
+  const definition = lookupService('containerd.task.v2.Task');
+  for (const name of TASK_SERVICES) server.addService(name, definition, handlers);
+
+  server.serve(listener);
+  listener.listen({ fd: LISTEN_FD });
+  // Containers survive a stopped shim, as with runc; containerd's `delete` cleans them up.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  logger.info('shim started', { id: flags.id, pid: process.pid, socket: flags.socket });
+}

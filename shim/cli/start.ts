@@ -1,0 +1,113 @@
+// `start`: find or create the shim server for this container, print its address, exit.
+// Runs on every container start, so it stays lean: no protobuf, no logger, no native library.
+
+import { spawn } from 'child_process';
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { daemonArgs, ShimFlags } from './flags';
+
+// containerd's default socket directory (defaults.DefaultStateDir + "/s"), where runc's shim
+// puts its sockets too: short enough for sun_path on every install.
+const SOCKET_DIR = '/run/containerd/s';
+
+// Annotations that group containers onto one shim server, the first present wins:
+// CRI sets the sandbox id on a pod's pause container and on all its app containers.
+const GROUP_ANNOTATIONS = ['io.containerd.runc.v2.group', 'io.kubernetes.cri.sandbox-id'];
+
+export function groupingKey(bundle: string, id: string): string {
+  try {
+    const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as {
+      annotations?: Record<string, string>;
+    };
+    for (const a of GROUP_ANNOTATIONS) {
+      const v = spec.annotations?.[a];
+      if (v) return v;
+    }
+  } catch {
+    // No readable spec: the container is its own group; Create will report the spec problem.
+  }
+  return id;
+}
+
+export function socketPath(flags: ShimFlags, key: string): string {
+  const hash = createHash('sha256').update(path.posix.join(flags.address, flags.namespace, key)).digest('hex');
+  return path.join(SOCKET_DIR, hash);
+}
+
+function canConnect(sock: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(sock);
+    const done = (ok: boolean) => {
+      c.destroy();
+      resolve(ok);
+    };
+    c.setTimeout(100, () => done(false));
+    c.once('connect', () => done(true));
+    c.once('error', () => done(false));
+  });
+}
+
+function listen(sock: string): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(sock, () => resolve(server));
+  });
+}
+
+function writeAddress(bundle: string, address: string): void {
+  const tmp = path.join(bundle, '.address');
+  fs.writeFileSync(tmp, address, { mode: 0o600 });
+  fs.renameSync(tmp, path.join(bundle, 'address'));
+}
+
+/** Listens on `sock`, or returns undefined if a live server already does. */
+async function listenOrJoin(sock: string): Promise<net.Server | undefined> {
+  fs.mkdirSync(path.dirname(sock), { recursive: true, mode: 0o700 });
+  try {
+    return await listen(sock);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+      throw new Error(`listen on ${JSON.stringify(sock)}: ${(err as Error).message}`);
+    }
+  }
+  if (await canConnect(sock)) return undefined;
+  // A socket file left by a dead server.
+  fs.rmSync(sock, { force: true });
+  return listen(sock);
+}
+
+export async function start(flags: ShimFlags): Promise<number> {
+  if (!flags.id || !flags.namespace || !flags.address) {
+    process.stderr.write('start needs -id, -namespace and -address\n');
+    return 2;
+  }
+  const bundle = process.cwd();
+  const sock = socketPath(flags, groupingKey(bundle, flags.id));
+  const address = `unix://${sock}`;
+  const server = await listenOrJoin(sock);
+  if (server) {
+    fs.chmodSync(sock, 0o600);
+    // The daemon logs to the bundle's log FIFO, which containerd holds open for reading.
+    let logFd: number | 'ignore' = 'ignore';
+    try {
+      logFd = fs.openSync(path.join(bundle, 'log'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch {
+      // No reader (not run by containerd): the daemon runs without a log.
+    }
+    const listenFd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    const mainScript = require.main?.filename ?? process.argv[1];
+    const child = spawn(process.execPath, [...process.execArgv, mainScript, ...daemonArgs(flags, sock)], {
+      cwd: bundle,
+      detached: true,
+      // Never our stdout/stderr: containerd reads them to EOF and would wait for the daemon.
+      stdio: ['ignore', 'ignore', logFd, listenFd],
+    });
+    child.unref();
+  }
+  writeAddress(bundle, address);
+  fs.writeSync(1, address);
+  return 0;
+}

@@ -1,0 +1,260 @@
+// The NativeRuntime backed by native/ (Rust cdylib) through ffi-rs.
+//
+// Every call is short and non-blocking; waiting happens on pipes that Node reads as streams:
+// the child's report pipe (ready / failure / execve done) and the reaper's exit-record pipe.
+
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import * as util from 'util';
+import { DataType, define, open } from 'ffi-rs';
+import type { LaunchPlan } from '../sandbox/launch-plan';
+import { ExitRecord, HostMount, NativeError, NativeRuntime, SpawnedProcess } from '../sandbox/native-api';
+import { packageRoot } from '../package-root';
+
+const LIBRARY = 'burrow_native';
+const OUT_SIZE = 4096;
+const CLD_EXITED = 1;
+
+type NativeFns = {
+  spawn(plan: string, out: Buffer): number;
+  reaperFd(): number;
+  signal(pid: number, sig: number): number;
+  mount(m: HostMount): number;
+  umount(target: string, flags: number): number;
+};
+
+function libraryPath(): string {
+  return (
+    process.env.BURROW_NATIVE_LIB ??
+    path.join(packageRoot(), 'native', 'target', 'release', 'libburrow_native.so')
+  );
+}
+
+function loadLibrary(): NativeFns {
+  const lib = libraryPath();
+  if (!fs.existsSync(lib)) {
+    throw new NativeError(`native library ${JSON.stringify(lib)} not found: run \`npm run build\``);
+  }
+  open({ library: LIBRARY, path: lib });
+  const fns = define({
+    burrow_spawn: {
+      library: LIBRARY,
+      retType: DataType.I32,
+      paramsType: [DataType.String, DataType.U8Array, DataType.I32],
+    },
+    burrow_reaper_fd: { library: LIBRARY, retType: DataType.I32, paramsType: [] },
+    burrow_signal: { library: LIBRARY, retType: DataType.I32, paramsType: [DataType.I32, DataType.I32] },
+    burrow_mount: {
+      library: LIBRARY,
+      retType: DataType.I32,
+      paramsType: [DataType.String, DataType.String, DataType.String, DataType.I64, DataType.String, DataType.String],
+    },
+    burrow_umount: { library: LIBRARY, retType: DataType.I32, paramsType: [DataType.String, DataType.I32] },
+  });
+  return {
+    spawn: (plan, out) => fns.burrow_spawn([plan, out, out.length]),
+    reaperFd: () => fns.burrow_reaper_fd([]),
+    signal: (pid, sig) => fns.burrow_signal([pid, sig]),
+    mount: (m) => fns.burrow_mount([m.source, m.target, m.fstype, m.flags, m.data, m.chdir ?? '']),
+    umount: (target, flags) => fns.burrow_umount([target, flags]),
+  };
+}
+
+export function errnoName(errno: number): string {
+  return util.getSystemErrorMap().get(-errno)?.[0] ?? `errno ${errno}`;
+}
+
+export function errnoMessage(errno: number): string {
+  return util.getSystemErrorMap().get(-errno)?.[1] ?? `errno ${errno}`;
+}
+
+function cString(buf: Buffer): string {
+  const end = buf.indexOf(0);
+  return buf.toString('utf8', 0, end < 0 ? buf.length : end);
+}
+
+/** Parses the child's report stream (native/src/report.rs). */
+class ChildReport implements SpawnedProcess {
+  private buffered = Buffer.alloc(0);
+  private phase: 'setup' | 'waiting' | 'released' | 'done' = 'setup';
+  private readyPromise: Promise<void>;
+  private releasePromise?: Promise<void>;
+  private settleReady!: (err?: Error) => void;
+  private settleRelease?: (err?: Error) => void;
+  private readonly socket: net.Socket;
+
+  constructor(
+    readonly pid: number,
+    syncFd: number,
+    private startFd: number,
+    private readonly id: string,
+  ) {
+    this.readyPromise = new Promise<void>((resolve, reject) => {
+      this.settleReady = (err) => (err ? reject(err) : resolve());
+    });
+    // A rejection nobody awaited yet must not crash the shim; callers still see it.
+    this.readyPromise.catch(() => undefined);
+    this.socket = new net.Socket({ fd: syncFd, readable: true, writable: false });
+    this.socket.on('data', (chunk) => this.onData(chunk));
+    this.socket.on('end', () => this.onEnd());
+    this.socket.on('error', (err) => this.fail(new NativeError(`container ${id}: report pipe: ${err.message}`)));
+  }
+
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  release(): Promise<void> {
+    if (this.releasePromise) return this.releasePromise;
+    if (this.phase !== 'waiting' || this.startFd < 0) {
+      return Promise.reject(new NativeError(`container ${this.id}: process ${this.pid} is not waiting to start`));
+    }
+    this.releasePromise = new Promise<void>((resolve, reject) => {
+      this.settleRelease = (err) => (err ? reject(err) : resolve());
+    });
+    this.phase = 'released';
+    try {
+      fs.writeSync(this.startFd, Buffer.from('S'));
+    } catch (err) {
+      this.fail(new NativeError(`container ${this.id}: release process ${this.pid}: ${(err as Error).message}`));
+    }
+    this.closeStartFd();
+    return this.releasePromise;
+  }
+
+  abandon(): void {
+    this.closeStartFd();
+    this.socket.destroy();
+    this.phase = 'done';
+  }
+
+  private closeStartFd(): void {
+    if (this.startFd >= 0) {
+      try {
+        fs.closeSync(this.startFd);
+      } catch {
+        // Already closed: nothing left to release.
+      }
+      this.startFd = -1;
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffered = Buffer.concat([this.buffered, chunk]);
+    while (this.buffered.length > 0) {
+      const kind = this.buffered[0];
+      if (kind === 0x52 /* R */) {
+        this.buffered = this.buffered.subarray(1);
+        if (this.phase === 'setup') {
+          this.phase = 'waiting';
+          this.settleReady();
+        }
+        continue;
+      }
+      if (kind === 0x45 /* E */) {
+        if (this.buffered.length < 7) return;
+        const errno = this.buffered.readUInt32LE(1);
+        const len = this.buffered.readUInt16LE(5);
+        if (this.buffered.length < 7 + len) return;
+        const what = this.buffered.toString('utf8', 7, 7 + len);
+        this.buffered = this.buffered.subarray(7 + len);
+        this.fail(new NativeError(`${what}: ${errnoMessage(errno)}`, errnoName(errno), errno));
+        continue;
+      }
+      this.fail(new NativeError(`container ${this.id}: unexpected byte ${kind} on report pipe`));
+      return;
+    }
+  }
+
+  private onEnd(): void {
+    if (this.phase === 'setup') {
+      if (this.startFd < 0) {
+        // Plans that do not wait for start report nothing on success: execve closed the pipe.
+        this.phase = 'done';
+        this.settleReady();
+      } else {
+        this.fail(new NativeError(`container ${this.id}: process ${this.pid} exited during setup`));
+      }
+    } else if (this.phase === 'released') {
+      this.phase = 'done';
+      this.settleRelease?.();
+    }
+    this.socket.destroy();
+  }
+
+  private fail(err: Error): void {
+    if (this.phase === 'setup') this.settleReady(err);
+    else if (this.phase === 'released') this.settleRelease?.(err);
+    this.phase = 'done';
+    this.closeStartFd();
+  }
+}
+
+export class FfiNativeRuntime implements NativeRuntime {
+  private readonly fns: NativeFns;
+  private readonly listeners: Array<(rec: ExitRecord) => void> = [];
+  private reaperStream?: net.Socket;
+
+  constructor() {
+    this.fns = loadLibrary();
+  }
+
+  spawn(plan: LaunchPlan): SpawnedProcess {
+    this.startReaper();
+    const out = Buffer.alloc(OUT_SIZE);
+    const pid = this.fns.spawn(JSON.stringify(plan), out);
+    const text = cString(out);
+    if (pid <= 0) throw new NativeError(text || `container ${plan.id}: spawn failed`);
+    const r = JSON.parse(text) as { pid: number; syncFd: number; startFd: number };
+    return new ChildReport(r.pid, r.syncFd, r.startFd, plan.id);
+  }
+
+  signal(pid: number, signal: number): void {
+    const rc = this.fns.signal(pid, signal);
+    if (rc < 0) throw new NativeError(`signal ${signal} to pid ${pid}: ${errnoMessage(-rc)}`, errnoName(-rc), -rc);
+  }
+
+  mount(m: HostMount): void {
+    const rc = this.fns.mount(m);
+    if (rc < 0) {
+      throw new NativeError(
+        `mount ${m.fstype} ${JSON.stringify(m.source)} on ${JSON.stringify(m.target)}: ${errnoMessage(-rc)}`,
+        errnoName(-rc),
+        -rc,
+      );
+    }
+  }
+
+  unmount(target: string, flags: number): void {
+    const rc = this.fns.umount(target, flags);
+    if (rc < 0) throw new NativeError(`unmount ${JSON.stringify(target)}: ${errnoMessage(-rc)}`, errnoName(-rc), -rc);
+  }
+
+  onExit(listener: (rec: ExitRecord) => void): void {
+    this.startReaper();
+    this.listeners.push(listener);
+  }
+
+  private startReaper(): void {
+    if (this.reaperStream) return;
+    const fd = this.fns.reaperFd();
+    if (fd < 0) throw new NativeError('cannot start the native reaper thread');
+    let pending = Buffer.alloc(0);
+    const stream = new net.Socket({ fd, readable: true, writable: false });
+    // The reaper must never keep an otherwise finished shim alive.
+    stream.unref();
+    stream.on('data', (chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 12) {
+        const pid = pending.readInt32LE(0);
+        const code = pending.readInt32LE(4);
+        const status = pending.readInt32LE(8);
+        pending = pending.subarray(12);
+        const exitStatus = code === CLD_EXITED ? status : code === 0 ? status : 128 + status;
+        for (const l of this.listeners) l({ pid, exitStatus });
+      }
+    });
+    this.reaperStream = stream;
+  }
+}

@@ -1,0 +1,306 @@
+// OCI spec → LaunchPlan: every decision about how to build the container's process, as data
+// for the native layer (native/src/plan.rs mirrors these types). Pure and unit-tested.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { CAPABILITY_SETS, capabilityNumbers } from './capabilities';
+import { invalidArgument } from './errors';
+import * as L from './linux';
+import { BIND_REMOUNT_FLAGS, parseMountOptions, propagationFlags } from './mount-options';
+import type { OciMount, OciProcess, OciSpec } from './oci-spec';
+import { rlimitNumber } from './rlimits';
+
+export interface NamespaceJoin {
+  flag: number;
+  path: string;
+}
+
+export interface MountOp {
+  source: string;
+  target: string;
+  fstype: string;
+  flags: number;
+  data: string;
+  remountFlags: number;
+  propagation: number[];
+  fileTarget: boolean;
+}
+
+export interface DeviceOp {
+  path: string;
+  mode: number;
+  major: number;
+  minor: number;
+  uid: number;
+  gid: number;
+}
+
+export interface SymlinkOp {
+  target: string;
+  path: string;
+}
+
+/** Capability sets as lists of bit numbers. */
+export type CapabilityPlan = Record<(typeof CAPABILITY_SETS)[number], number[]>;
+
+export interface RlimitOp {
+  resource: number;
+  soft: number;
+  hard: number;
+}
+
+export interface LaunchPlan {
+  id: string;
+  cloneFlags: number;
+  joinNamespaces: NamespaceJoin[];
+  rootfs: string | null;
+  rootPropagation: number;
+  readonlyRoot: boolean;
+  mounts: MountOp[];
+  devices: DeviceOp[];
+  symlinks: SymlinkOp[];
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  hostname: string | null;
+  cwd: string;
+  args: string[];
+  env: string[];
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  umask: number;
+  capabilities: CapabilityPlan | null;
+  rlimits: RlimitOp[];
+  noNewPrivileges: boolean;
+  oomScoreAdj: number | null;
+  stdio: [number, number, number];
+  waitForStart: boolean;
+}
+
+const NAMESPACE_FLAGS: Record<string, number> = {
+  pid: L.CLONE_NEWPID,
+  network: L.CLONE_NEWNET,
+  mount: L.CLONE_NEWNS,
+  ipc: L.CLONE_NEWIPC,
+  uts: L.CLONE_NEWUTS,
+  user: L.CLONE_NEWUSER,
+  cgroup: L.CLONE_NEWCGROUP,
+};
+
+// setns order: the user namespace grants the rights to join the others; mount goes last
+// because joining it changes how the other namespace paths resolve.
+const JOIN_ORDER = ['user', 'ipc', 'uts', 'network', 'pid', 'cgroup', 'mount'];
+
+const DEFAULT_DEVICES: ReadonlyArray<[string, number, number]> = [
+  ['/dev/null', 1, 3],
+  ['/dev/zero', 1, 5],
+  ['/dev/full', 1, 7],
+  ['/dev/random', 1, 8],
+  ['/dev/urandom', 1, 9],
+  ['/dev/tty', 5, 0],
+];
+
+export interface InitPlanInput {
+  id: string;
+  bundle: string;
+  spec: OciSpec;
+  stdio: [number, number, number];
+}
+
+interface NamespacePlan {
+  cloneFlags: number;
+  joins: NamespaceJoin[];
+  created: Set<string>;
+  present: Set<string>;
+}
+
+function planNamespaces(spec: OciSpec): NamespacePlan {
+  const plan: NamespacePlan = { cloneFlags: 0, joins: [], created: new Set(), present: new Set() };
+  const joins = new Map<string, NamespaceJoin>();
+  for (const [i, ns] of (spec.linux?.namespaces ?? []).entries()) {
+    const flag = NAMESPACE_FLAGS[ns.type];
+    if (flag === undefined) throw invalidArgument(`linux.namespaces[${i}]: unknown namespace type ${JSON.stringify(ns.type)}`);
+    if (plan.present.has(ns.type)) throw invalidArgument(`linux.namespaces[${i}]: duplicate ${ns.type} namespace`);
+    plan.present.add(ns.type);
+    if (ns.path) {
+      if (!path.isAbsolute(ns.path)) {
+        throw invalidArgument(`linux.namespaces[${i}].path ${JSON.stringify(ns.path)} must be absolute`);
+      }
+      joins.set(ns.type, { flag, path: ns.path });
+    } else {
+      plan.cloneFlags |= flag;
+      plan.created.add(ns.type);
+    }
+  }
+  if (plan.created.has('user')) {
+    throw invalidArgument('linux.namespaces: creating a user namespace (uidMappings/gidMappings) is not supported yet');
+  }
+  if (!plan.created.has('mount')) {
+    throw invalidArgument('linux.namespaces: a new mount namespace is required to set up the container rootfs');
+  }
+  plan.joins = JOIN_ORDER.filter((t) => joins.has(t)).map((t) => joins.get(t)!);
+  return plan;
+}
+
+function mountOp(m: OciMount, i: number, bundle: string): MountOp {
+  const field = `mounts[${i}]`;
+  if (!path.isAbsolute(m.destination)) {
+    throw invalidArgument(`${field}.destination ${JSON.stringify(m.destination)} must be an absolute path`);
+  }
+  const target = path.posix.normalize(m.destination);
+  const type = m.type ?? '';
+  const opts = parseMountOptions(m.options);
+  const isBind = type === 'bind' || (opts.flags & L.MS_BIND) !== 0;
+  if (!isBind && (type === 'cgroup' || type === 'cgroup2')) {
+    throw invalidArgument(`${field}: mount type ${type} at ${target} is not supported yet`);
+  }
+  if (isBind) {
+    if (!m.source) throw invalidArgument(`${field}: bind mount at ${target} has no source`);
+    const source = path.isAbsolute(m.source) ? m.source : path.join(bundle, m.source);
+    let isDir: boolean;
+    try {
+      isDir = fs.statSync(source).isDirectory();
+    } catch (err) {
+      throw invalidArgument(`${field}: bind mount source ${JSON.stringify(source)}: ${(err as Error).message}`);
+    }
+    return {
+      source,
+      target,
+      fstype: 'bind',
+      flags: L.MS_BIND | (opts.flags & L.MS_REC),
+      data: opts.data,
+      remountFlags: opts.flags & BIND_REMOUNT_FLAGS,
+      propagation: opts.propagation,
+      fileTarget: !isDir,
+    };
+  }
+  if (!type) throw invalidArgument(`${field}: mount at ${target} has no type`);
+  return {
+    source: m.source ?? type,
+    target,
+    fstype: type,
+    flags: opts.flags,
+    data: opts.data,
+    remountFlags: 0,
+    propagation: opts.propagation,
+    fileTarget: false,
+  };
+}
+
+function devicesFor(spec: OciSpec, devBound: boolean): DeviceOp[] {
+  const devices = new Map<string, DeviceOp>();
+  if (!devBound) {
+    for (const [p, major, minor] of DEFAULT_DEVICES) {
+      devices.set(p, { path: p, mode: L.S_IFCHR | 0o666, major, minor, uid: 0, gid: 0 });
+    }
+  }
+  for (const [i, d] of (spec.linux?.devices ?? []).entries()) {
+    const field = `linux.devices[${i}]`;
+    const typeBits = d.type === 'c' || d.type === 'u' ? L.S_IFCHR : d.type === 'b' ? L.S_IFBLK : d.type === 'p' ? L.S_IFIFO : 0;
+    if (!typeBits) throw invalidArgument(`${field}: unknown device type ${JSON.stringify(d.type)}`);
+    if (!path.isAbsolute(d.path)) throw invalidArgument(`${field}.path ${JSON.stringify(d.path)} must be absolute`);
+    if (typeBits !== L.S_IFIFO && (!Number.isInteger(d.major) || !Number.isInteger(d.minor))) {
+      throw invalidArgument(`${field}: ${d.path} needs major and minor numbers`);
+    }
+    devices.set(d.path, {
+      path: path.posix.normalize(d.path),
+      mode: typeBits | ((d.fileMode ?? 0o666) & 0o7777),
+      major: d.major ?? 0,
+      minor: d.minor ?? 0,
+      uid: d.uid ?? 0,
+      gid: d.gid ?? 0,
+    });
+  }
+  return [...devices.values()];
+}
+
+function devSymlinks(mounts: MountOp[]): SymlinkOp[] {
+  const links: SymlinkOp[] = [
+    { target: '/proc/self/fd', path: '/dev/fd' },
+    { target: '/proc/self/fd/0', path: '/dev/stdin' },
+    { target: '/proc/self/fd/1', path: '/dev/stdout' },
+    { target: '/proc/self/fd/2', path: '/dev/stderr' },
+  ];
+  if (fs.existsSync('/proc/kcore')) links.push({ target: '/proc/kcore', path: '/dev/core' });
+  if (mounts.some((m) => m.target === '/dev/pts' && m.fstype === 'devpts')) {
+    links.push({ target: 'pts/ptmx', path: '/dev/ptmx' });
+  }
+  return links;
+}
+
+function capabilityPlan(proc: OciProcess): CapabilityPlan | null {
+  if (!proc.capabilities) return null;
+  const plan = {} as CapabilityPlan;
+  for (const set of CAPABILITY_SETS) {
+    plan[set] = capabilityNumbers(proc.capabilities[set] ?? [], `process.capabilities.${set}`);
+  }
+  return plan;
+}
+
+function rejectUnsupported(spec: OciSpec): void {
+  const proc = spec.process!;
+  if (proc.selinuxLabel) throw invalidArgument('process.selinuxLabel: SELinux is not supported by Burrow');
+  if (proc.terminal) throw invalidArgument('process.terminal: terminals are not supported yet');
+  if (spec.linux?.seccomp) throw invalidArgument('linux.seccomp: seccomp filters are not supported yet');
+  if (spec.linux?.sysctl && Object.keys(spec.linux.sysctl).length > 0) {
+    throw invalidArgument('linux.sysctl: sysctls are not supported yet');
+  }
+  if (spec.linux?.mountLabel) throw invalidArgument('linux.mountLabel: SELinux is not supported by Burrow');
+}
+
+export function buildInitPlan(input: InitPlanInput): LaunchPlan {
+  const { spec, bundle, id } = input;
+  const proc = spec.process!;
+  rejectUnsupported(spec);
+  const ns = planNamespaces(spec);
+  const hostname = spec.hostname ? spec.hostname : null;
+  if (hostname && !ns.created.has('uts')) {
+    throw invalidArgument('hostname: setting a hostname needs a new uts namespace');
+  }
+  let rootPropagation = L.MS_SLAVE | L.MS_REC;
+  const rp = spec.linux?.rootfsPropagation;
+  if (rp) {
+    const flags = propagationFlags(rp);
+    if (flags === undefined) throw invalidArgument(`linux.rootfsPropagation: unknown value ${JSON.stringify(rp)}`);
+    if (flags & L.MS_SHARED) throw invalidArgument(`linux.rootfsPropagation: ${rp} is not supported yet`);
+    rootPropagation = flags;
+  }
+  const mounts = (spec.mounts ?? []).map((m, i) => mountOp(m, i, bundle));
+  const devBound = mounts.some((m) => m.target === '/dev' && m.fstype === 'bind');
+  const rootPath = spec.root!.path;
+  const rlimits = (proc.rlimits ?? []).map((r, i) => ({
+    resource: rlimitNumber(r.type, `process.rlimits[${i}]`),
+    soft: r.soft,
+    hard: r.hard,
+  }));
+  // A process without PATH still gets its argv[0] looked up in the default PATH (native side),
+  // but its environment stays exactly as the spec says.
+  const env = proc.env ?? [];
+  return {
+    id,
+    cloneFlags: ns.cloneFlags,
+    joinNamespaces: ns.joins,
+    rootfs: path.isAbsolute(rootPath) ? rootPath : path.join(bundle, rootPath),
+    rootPropagation,
+    readonlyRoot: spec.root!.readonly === true,
+    mounts,
+    devices: devicesFor(spec, devBound),
+    symlinks: devBound ? [] : devSymlinks(mounts),
+    maskedPaths: spec.linux?.maskedPaths ?? [],
+    readonlyPaths: spec.linux?.readonlyPaths ?? [],
+    hostname,
+    cwd: proc.cwd,
+    args: proc.args!,
+    env,
+    uid: proc.user.uid,
+    gid: proc.user.gid,
+    additionalGids: proc.user.additionalGids ?? [],
+    umask: proc.user.umask ?? 0o022,
+    capabilities: capabilityPlan(proc),
+    rlimits,
+    noNewPrivileges: proc.noNewPrivileges === true,
+    oomScoreAdj: proc.oomScoreAdj ?? null,
+    stdio: input.stdio,
+    waitForStart: true,
+  };
+}

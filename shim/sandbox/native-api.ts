@@ -1,0 +1,52 @@
+// What the sandbox layer needs from the native (syscall) layer. The sandbox depends on this
+// interface only, so unit tests run it against a fake without root; shim/native implements it.
+
+import type { LaunchPlan } from './launch-plan';
+
+export interface ExitRecord {
+  pid: number;
+  /** Exit code, or 128 + signal number when killed by a signal (SIGKILL → 137). */
+  exitStatus: number;
+}
+
+export interface SpawnedProcess {
+  readonly pid: number;
+  /**
+   * Resolves once the process is set up: blocked before execve when the plan waits for start,
+   * or already exec'd when it does not. Rejects with the child's own report of what failed.
+   */
+  ready(): Promise<void>;
+  /** Lets a process blocked before execve go on; resolves once execve succeeded. */
+  release(): Promise<void>;
+  /** Drops the start pipe so a process still blocked before execve exits without running. */
+  abandon(): void;
+}
+
+export interface HostMount {
+  source: string;
+  target: string;
+  fstype: string;
+  flags: number;
+  data: string;
+  /** Run the mount from this directory (relative overlay lowerdirs). */
+  chdir?: string;
+}
+
+export interface NativeRuntime {
+  spawn(plan: LaunchPlan): SpawnedProcess;
+  /** Signals a process we spawned; throws an error with code 'ESRCH' once it has been reaped. */
+  signal(pid: number, signal: number): void;
+  mount(m: HostMount): void;
+  /** Throws an error carrying the errno name in `code` (EINVAL when nothing is mounted there). */
+  unmount(target: string, flags: number): void;
+  /** Every exit of a process we spawned, exactly once per process. */
+  onExit(listener: (rec: ExitRecord) => void): void;
+}
+
+/** An error from the native layer: `code` is the errno name, e.g. 'ENOENT'. */
+export class NativeError extends Error {
+  constructor(message: string, readonly code?: string, readonly errno?: number) {
+    super(message);
+    this.name = 'NativeError';
+  }
+}

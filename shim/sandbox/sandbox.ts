@@ -1,0 +1,306 @@
+// A container's sandbox: its lifecycle (create → start → signal/wait → destroy), with its
+// metadata persisted after every state change, and everything undone when create fails
+// half-way. Modelled on gVisor's runsc/sandbox/sandbox.go.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Logger } from '../log/logger';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from './errors';
+import type { ExitRouter } from './exit-router';
+import { validateId } from './ids';
+import { buildInitPlan } from './launch-plan';
+import type { NativeRuntime, SpawnedProcess } from './native-api';
+import { loadSpec } from './oci-spec';
+import { isSameProcess, pidsInNamespaceOf, processStartTime } from './proc';
+import { mountRootfs, RootfsMount, unmountAll } from './rootfs';
+import type { SandboxRecord, StateStore } from './state-store';
+import { ProcessIO, StdioConfig } from './stdio';
+import { now, Timestamp } from './timestamp';
+
+export interface SandboxDeps {
+  native: NativeRuntime;
+  store: StateStore;
+  exits: ExitRouter;
+  logger: Logger;
+}
+
+export interface CreateOptions {
+  id: string;
+  namespace: string;
+  bundle: string;
+  rootfsMounts: RootfsMount[];
+  stdio: StdioConfig;
+}
+
+export interface ExitInfo {
+  pid: number;
+  exitStatus: number;
+  exitedAt: Timestamp;
+}
+
+const SIGKILL = 9;
+// How long a SIGKILLed process may take to be reaped before cleanup goes on without it.
+const KILL_WAIT_MS = 10_000;
+
+export class Sandbox {
+  private proc?: SpawnedProcess;
+  private io?: ProcessIO;
+  private exited?: Promise<ExitInfo>;
+  private destroyed = false;
+
+  private constructor(
+    private readonly deps: SandboxDeps,
+    private readonly rec: SandboxRecord,
+  ) {}
+
+  get id(): string {
+    return this.rec.id;
+  }
+
+  get pid(): number {
+    return this.rec.pid;
+  }
+
+  /** A copy of the persisted metadata. */
+  get record(): SandboxRecord {
+    return { ...this.rec };
+  }
+
+  static async create(deps: SandboxDeps, opts: CreateOptions): Promise<Sandbox> {
+    validateId(opts.id);
+    validateId(opts.namespace, 'namespace');
+    if (!path.isAbsolute(opts.bundle)) {
+      throw invalidArgument(`container ${opts.id}: bundle ${JSON.stringify(opts.bundle)} must be an absolute path`);
+    }
+    const spec = loadSpec(opts.bundle);
+    const rootPath = spec.root!.path;
+    const rootfs = path.isAbsolute(rootPath) ? rootPath : path.join(opts.bundle, rootPath);
+    if (!deps.store.claim(opts.namespace, opts.id)) {
+      throw alreadyExists(`container ${opts.id} already exists in namespace ${opts.namespace}`);
+    }
+    const pidNs = spec.linux?.namespaces?.find((n) => n.type === 'pid');
+    const sb = new Sandbox(deps, {
+      id: opts.id,
+      namespace: opts.namespace,
+      bundle: opts.bundle,
+      rootfs,
+      rootfsMounted: false,
+      pid: 0,
+      privatePidNamespace: pidNs !== undefined && !pidNs.path,
+      status: 'creating',
+      createdAt: new Date().toISOString(),
+      stdio: opts.stdio,
+    });
+    try {
+      sb.persist();
+      sb.prepareRootfs(opts.rootfsMounts);
+      sb.io = ProcessIO.open(opts.stdio, `container ${opts.id}`);
+      const plan = buildInitPlan({ id: opts.id, bundle: opts.bundle, spec, stdio: sb.io.fds });
+      sb.proc = deps.native.spawn(plan);
+      sb.rec.pid = sb.proc.pid;
+      sb.rec.pidStartTime = processStartTime(sb.proc.pid);
+      sb.exited = sb.trackExit(sb.proc.pid);
+      sb.io.releaseChildEnds();
+      sb.persist();
+      await sb.proc.ready();
+      sb.rec.status = 'created';
+      sb.persist();
+      return sb;
+    } catch (err) {
+      await sb.destroyAfterFailure(err);
+      throw err;
+    }
+  }
+
+  private prepareRootfs(mounts: RootfsMount[]): void {
+    const { rootfs, id } = this.rec;
+    if (mounts.length === 0) {
+      // `ctr run --rootfs` and bundles prepared by hand: the directory is the rootfs.
+      if (!fs.statSync(rootfs, { throwIfNoEntry: false })?.isDirectory()) {
+        throw invalidArgument(`container ${id}: rootfs ${JSON.stringify(rootfs)} does not exist`);
+      }
+      return;
+    }
+    fs.mkdirSync(rootfs, { recursive: true, mode: 0o711 });
+    try {
+      mountRootfs(this.deps.native, mounts, rootfs);
+    } catch (err) {
+      throw invalidArgument(`container ${id}: mount rootfs on ${JSON.stringify(rootfs)}: ${(err as Error).message}`);
+    }
+    this.rec.rootfsMounted = true;
+    this.persist();
+  }
+
+  private async trackExit(pid: number): Promise<ExitInfo> {
+    const rec = await this.deps.exits.watch(pid);
+    const info: ExitInfo = { pid, exitStatus: rec.exitStatus, exitedAt: now() };
+    this.rec.status = 'stopped';
+    this.rec.exitStatus = info.exitStatus;
+    this.rec.exitedAt = info.exitedAt;
+    this.persist();
+    this.deps.logger.debug('container init exited', { id: this.rec.id, pid, exitStatus: info.exitStatus });
+    return info;
+  }
+
+  private persist(): void {
+    if (!this.destroyed) this.deps.store.save(this.rec);
+  }
+
+  /** Lets the created init run its program; resolves with its pid once execve succeeded. */
+  async start(): Promise<number> {
+    if (this.rec.status !== 'created' || !this.proc) {
+      throw failedPrecondition(`container ${this.rec.id} is ${this.rec.status}, it cannot be started`);
+    }
+    try {
+      await this.proc.release();
+    } catch (err) {
+      throw failedPrecondition(`container ${this.rec.id}: start: ${(err as Error).message}`);
+    }
+    // A program that exits at once may already have been reaped.
+    if (this.rec.status === 'created') {
+      this.rec.status = 'running';
+      this.persist();
+    }
+    return this.rec.pid;
+  }
+
+  /** Signals the init, or with `all` every process of the container. */
+  signal(signal: number, all: boolean): void {
+    const { status, id, pid } = this.rec;
+    if (status === 'stopped') throw notFound(`container ${id}: process already finished`);
+    if (status === 'creating') throw failedPrecondition(`container ${id} is still being created`);
+    if (all && !(this.rec.privatePidNamespace && signal === SIGKILL)) {
+      for (const p of pidsInNamespaceOf(pid)) {
+        if (p === pid) continue;
+        try {
+          process.kill(p, signal);
+        } catch {
+          // Exited meanwhile.
+        }
+      }
+    }
+    try {
+      this.deps.native.signal(pid, signal);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ESRCH') throw notFound(`container ${id}: process already finished`);
+      throw err;
+    }
+  }
+
+  /** Resolves when the init has exited (also after the fact, for every caller). */
+  wait(): Promise<ExitInfo> {
+    if (!this.exited) throw failedPrecondition(`container ${this.rec.id} has no process`);
+    return this.exited;
+  }
+
+  pids(): number[] {
+    if (this.rec.status === 'stopped' || this.rec.pid <= 0) return [];
+    // Without a pid namespace of its own the namespace is the host's: only the init is ours.
+    return this.rec.privatePidNamespace ? pidsInNamespaceOf(this.rec.pid) : [this.rec.pid];
+  }
+
+  closeStdin(): void {
+    this.io?.closeStdin();
+  }
+
+  /**
+   * Removes the container: a created (never started) init is killed first; a running one
+   * must be stopped by the caller. Unmounts the rootfs and forgets the state.
+   */
+  async destroy(): Promise<ExitInfo> {
+    const { status, id } = this.rec;
+    if (status === 'running') throw failedPrecondition(`container ${id}: cannot delete a running process`);
+    if (status === 'created') {
+      this.proc?.abandon();
+      this.killQuietly();
+    }
+    const info = await this.wait();
+    await this.release();
+    return info;
+  }
+
+  private killQuietly(): void {
+    if (this.rec.pid <= 0) return;
+    try {
+      this.deps.native.signal(this.rec.pid, SIGKILL);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private async release(): Promise<void> {
+    this.io?.close();
+    if (this.rec.rootfsMounted) {
+      await unmountAll(this.deps.native, this.rec.rootfs);
+      this.rec.rootfsMounted = false;
+    }
+    this.deps.store.remove(this.rec.namespace, this.rec.id);
+    this.destroyed = true;
+  }
+
+  private async destroyAfterFailure(cause: unknown): Promise<void> {
+    const log = this.deps.logger;
+    this.proc?.abandon();
+    this.killQuietly();
+    if (this.exited) {
+      const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), KILL_WAIT_MS).unref());
+      if ((await Promise.race([this.exited, timeout])) === undefined) {
+        log.error('process of a failed create did not exit after SIGKILL', { id: this.rec.id, pid: this.rec.pid });
+      }
+    }
+    try {
+      await this.release();
+    } catch (err) {
+      log.error('cleanup after failed create', {
+        id: this.rec.id,
+        error: (err as Error).message,
+        cause: (cause as Error).message,
+      });
+    }
+  }
+
+  /** Records of every sandbox in `namespace`, with inits that died meanwhile marked stopped. */
+  static list(store: StateStore, namespace: string): SandboxRecord[] {
+    return store.list(namespace).flatMap((id) => {
+      const rec = Sandbox.load(store, namespace, id);
+      return rec ? [rec] : [];
+    });
+  }
+
+  /** The persisted record of one sandbox, noticing an init that died while nobody watched. */
+  static load(store: StateStore, namespace: string, id: string): SandboxRecord | undefined {
+    const rec = store.load(namespace, id);
+    if (!rec) return undefined;
+    if ((rec.status === 'created' || rec.status === 'running') && !isSameProcess(rec.pid, rec.pidStartTime)) {
+      rec.status = 'stopped';
+      store.save(rec);
+    }
+    return rec;
+  }
+}
+
+/**
+ * What the `delete` helper does for a shim that is gone: kill what is left of the container,
+ * unmount its rootfs, forget its state. Idempotent; returns the init pid if it was known.
+ */
+export async function forceCleanup(
+  native: Pick<NativeRuntime, 'unmount'>,
+  store: StateStore,
+  namespace: string,
+  id: string,
+  bundle: string,
+): Promise<number> {
+  validateId(id);
+  const rec = store.load(namespace, id);
+  if (rec && rec.status !== 'stopped' && isSameProcess(rec.pid, rec.pidStartTime)) {
+    try {
+      // Not our child here (the daemon cloned it), hence kill(2) after the start-time check.
+      process.kill(rec.pid, SIGKILL);
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  await unmountAll(native as NativeRuntime, rec?.rootfs ?? path.join(bundle, 'rootfs'));
+  store.remove(namespace, id);
+  return rec?.pid ?? 0;
+}

@@ -1,0 +1,223 @@
+// containerd.task.v2.Task (and v3, same messages) mapped onto sandboxes, one per container id.
+// Owns the event order containerd's clients rely on: create → start → exit → delete.
+
+import type { Logger } from '../log/logger';
+import { Code, RpcError } from '../protocol/status';
+import type { UnaryHandler } from '../protocol/ttrpc-server';
+import { validateId } from '../sandbox/ids';
+import type { RootfsMount } from '../sandbox/rootfs';
+import { ExitInfo, Sandbox, SandboxDeps } from '../sandbox/sandbox';
+import type { SandboxStatus } from '../sandbox/state-store';
+import { ZERO_TIME } from '../sandbox/timestamp';
+import { toRpcError } from './error-codes';
+
+export interface EventSink {
+  publish(topic: string, typeName: string, event: object): void;
+}
+
+export interface TaskServiceOptions {
+  namespace: string;
+  sandboxDeps: SandboxDeps;
+  events: EventSink;
+  logger: Logger;
+  /** Called after a Shutdown finds no containers left: the daemon may exit. */
+  onShutdown: () => void;
+}
+
+// containerd.v1.types.Status
+const STATUS_CODES: Record<SandboxStatus, number> = { creating: 1, created: 1, running: 2, stopped: 3 };
+
+interface Entry {
+  sandbox?: Sandbox;
+  /** Start plus its TaskStart event: an exit waits for it so TaskExit never comes first. */
+  starting?: Promise<unknown>;
+  /** Settles once TaskExit has been published. */
+  exitPublished?: Promise<void>;
+}
+
+type Req = Record<string, any>;
+
+export class TaskService {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly opts: TaskServiceOptions) {}
+
+  get containerCount(): number {
+    return this.entries.size;
+  }
+
+  /** The handlers, each turning thrown errors into the right status code. */
+  handlers(): Record<string, UnaryHandler> {
+    const methods: Record<string, (req: Req) => Promise<object | undefined>> = {
+      Create: (r) => this.create(r),
+      Start: (r) => this.start(r),
+      State: (r) => this.state(r),
+      Wait: (r) => this.wait(r),
+      Kill: (r) => this.kill(r),
+      Delete: (r) => this.delete(r),
+      Pids: (r) => this.pids(r),
+      CloseIO: (r) => this.closeIO(r),
+      ResizePty: (r) => this.resizePty(r),
+      Connect: (r) => this.connect(r),
+      Shutdown: (r) => this.shutdown(r),
+      Exec: () => this.unimplemented('Exec'),
+      Pause: () => this.unimplemented('Pause'),
+      Resume: () => this.unimplemented('Resume'),
+      Checkpoint: () => this.unimplemented('Checkpoint'),
+      Update: () => this.unimplemented('Update'),
+      Stats: () => this.unimplemented('Stats'),
+    };
+    const out: Record<string, UnaryHandler> = {};
+    for (const [name, fn] of Object.entries(methods)) {
+      out[name] = async (req: Req) => {
+        try {
+          return await fn(req);
+        } catch (err) {
+          const rpc = toRpcError(err);
+          const log = rpc.code === Code.NotFound || rpc.code === Code.Unimplemented ? 'debug' : 'warn';
+          this.opts.logger[log](`${name} failed`, { id: req.id, exec_id: req.exec_id, code: rpc.code, error: rpc.message });
+          throw rpc;
+        }
+      };
+    }
+    return out;
+  }
+
+  private async unimplemented(method: string): Promise<never> {
+    throw new RpcError(Code.Unimplemented, `${method} is not implemented by burrow yet`);
+  }
+
+  private sandboxOf(id: string, execId?: string): Sandbox {
+    const sb = this.entries.get(id)?.sandbox;
+    if (!sb) throw new RpcError(Code.NotFound, `container ${id}: container not created`);
+    if (execId) throw new RpcError(Code.NotFound, `container ${id}: process does not exist ${execId}`);
+    return sb;
+  }
+
+  private async create(req: Req): Promise<object> {
+    const id: string = req.id;
+    validateId(id);
+    if (this.entries.has(id)) throw new RpcError(Code.AlreadyExists, `container ${id}: already exists`);
+    if (req.checkpoint) throw new RpcError(Code.Unimplemented, `container ${id}: checkpoint restore is not supported`);
+    const entry: Entry = {};
+    // Reserve the id across the await so a concurrent Create of the same id is refused.
+    this.entries.set(id, entry);
+    let sandbox: Sandbox;
+    try {
+      sandbox = await Sandbox.create(this.opts.sandboxDeps, {
+        id,
+        namespace: this.opts.namespace,
+        bundle: req.bundle,
+        rootfsMounts: (req.rootfs ?? []) as RootfsMount[],
+        stdio: { stdin: req.stdin ?? '', stdout: req.stdout ?? '', stderr: req.stderr ?? '', terminal: !!req.terminal },
+      });
+    } catch (err) {
+      this.entries.delete(id);
+      throw err;
+    }
+    entry.sandbox = sandbox;
+    entry.exitPublished = sandbox.wait().then(async (info) => {
+      await entry.starting?.catch(() => undefined);
+      this.opts.events.publish('/tasks/exit', 'containerd.events.TaskExit', {
+        container_id: id,
+        id,
+        pid: info.pid,
+        exit_status: info.exitStatus,
+        exited_at: info.exitedAt,
+      });
+    });
+    this.opts.events.publish('/tasks/create', 'containerd.events.TaskCreate', {
+      container_id: id,
+      bundle: req.bundle,
+      rootfs: req.rootfs ?? [],
+      io: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: !!req.terminal },
+      checkpoint: req.checkpoint ?? '',
+      pid: sandbox.pid,
+    });
+    this.opts.logger.info('container created', { id, pid: sandbox.pid });
+    return { pid: sandbox.pid };
+  }
+
+  private async start(req: Req): Promise<object> {
+    const sandbox = this.sandboxOf(req.id, req.exec_id);
+    const entry = this.entries.get(req.id)!;
+    const starting = (async () => {
+      const pid = await sandbox.start();
+      this.opts.events.publish('/tasks/start', 'containerd.events.TaskStart', { container_id: req.id, pid });
+      return pid;
+    })();
+    entry.starting = starting;
+    return { pid: await starting };
+  }
+
+  private async state(req: Req): Promise<object> {
+    const rec = this.sandboxOf(req.id, req.exec_id).record;
+    return {
+      id: rec.id,
+      bundle: rec.bundle,
+      pid: rec.pid,
+      status: STATUS_CODES[rec.status],
+      stdin: rec.stdio.stdin,
+      stdout: rec.stdio.stdout,
+      stderr: rec.stdio.stderr,
+      terminal: rec.stdio.terminal,
+      exit_status: rec.exitStatus ?? 0,
+      exited_at: rec.exitedAt ?? ZERO_TIME,
+      exec_id: '',
+    };
+  }
+
+  private async wait(req: Req): Promise<object> {
+    const info = await this.sandboxOf(req.id, req.exec_id).wait();
+    return { exit_status: info.exitStatus, exited_at: info.exitedAt };
+  }
+
+  private async kill(req: Req): Promise<undefined> {
+    this.sandboxOf(req.id, req.exec_id).signal(req.signal, !!req.all);
+    return undefined;
+  }
+
+  private async delete(req: Req): Promise<object> {
+    const id: string = req.id;
+    const sandbox = this.sandboxOf(id, req.exec_id);
+    const entry = this.entries.get(id)!;
+    const info: ExitInfo = await sandbox.destroy();
+    await entry.exitPublished;
+    this.entries.delete(id);
+    this.opts.events.publish('/tasks/delete', 'containerd.events.TaskDelete', {
+      container_id: id,
+      pid: info.pid,
+      exit_status: info.exitStatus,
+      exited_at: info.exitedAt,
+      id: '',
+    });
+    this.opts.logger.info('container deleted', { id, pid: info.pid, exitStatus: info.exitStatus });
+    return { pid: info.pid, exit_status: info.exitStatus, exited_at: info.exitedAt };
+  }
+
+  private async pids(req: Req): Promise<object> {
+    return { processes: this.sandboxOf(req.id).pids().map((pid) => ({ pid })) };
+  }
+
+  private async closeIO(req: Req): Promise<undefined> {
+    const sandbox = this.sandboxOf(req.id, req.exec_id);
+    if (req.stdin) sandbox.closeStdin();
+    return undefined;
+  }
+
+  private async resizePty(req: Req): Promise<undefined> {
+    // Without a terminal there is nothing to resize: runc's shim answers OK as well.
+    this.sandboxOf(req.id, req.exec_id);
+    return undefined;
+  }
+
+  private async connect(req: Req): Promise<object> {
+    const sb = this.entries.get(req.id)?.sandbox;
+    return { shim_pid: process.pid, task_pid: sb?.pid ?? 0, version: '' };
+  }
+
+  private async shutdown(_req: Req): Promise<undefined> {
+    if (this.entries.size === 0) setImmediate(this.opts.onShutdown);
+    return undefined;
+  }
+}
