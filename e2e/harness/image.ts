@@ -158,7 +158,7 @@ export async function buildBusyboxImage(): Promise<BuiltImage> {
   }
 }
 
-async function populateRootfs(rootfs: string, busybox: string): Promise<void> {
+export async function populateRootfs(rootfs: string, busybox: string): Promise<void> {
   const dirs: [string, number][] = [
     ['bin', 0o755], ['sbin', 0o755], ['usr/bin', 0o755], ['usr/sbin', 0o755], ['usr/local/bin', 0o755],
     ['etc', 0o755], ['root', 0o700], ['tmp', 0o1777], ['var/tmp', 0o1777], ['home', 0o755],

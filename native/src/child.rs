@@ -554,6 +554,13 @@ unsafe fn set_capabilities(c: &crate::prepared::PreparedCaps, sync: c_int) {
 unsafe fn find_executable(p: &Prepared, buf: &mut [u8; PATH_BUF], sync: c_int) -> *const c_char {
     let name = p.argv0.to_bytes();
     if name.contains(&b'/') {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(p.argv0.as_ptr(), &mut st) < 0 {
+            Report::new().push_str("exec: \"").push(name).push_str("\": stat").fail(sync, errno());
+        }
+        if (st.st_mode & libc::S_IFMT) != libc::S_IFREG || st.st_mode & 0o111 == 0 {
+            Report::new().push_str("exec: \"").push(name).push_str("\": not an executable file").fail(sync, libc::EACCES);
+        }
         return p.argv0.as_ptr();
     }
     let mut last_err = libc::ENOENT;
@@ -582,7 +589,8 @@ unsafe fn find_executable(p: &Prepared, buf: &mut [u8; PATH_BUF], sync: c_int) -
         .push_str("exec: \"")
         .push(name)
         .push_str("\": executable file not found in $PATH")
-        .fail(sync, last_err)
+        // errno 0: the message is complete (Go's LookPath wording), no strerror to append.
+        .fail(sync, if last_err == libc::ENOENT { 0 } else { last_err })
 }
 
 unsafe fn set_credentials(p: &Prepared, sync: c_int) {

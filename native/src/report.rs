@@ -1,7 +1,8 @@
 //! Failure reports from the cloned child to the shim, written with no allocation.
 //!
 //! Wire format on the sync pipe: b'R' = set up and waiting for start; b'E', errno (u32 LE),
-//! length (u16 LE), message bytes = the step that failed (the child exits right after).
+//! length (u16 LE), message bytes = the step that failed (the child exits right after); errno 0
+//! means the message needs no strerror appended.
 //! EOF without either after start means execve succeeded (the pipe is close-on-exec).
 
 pub const READY: u8 = b'R';

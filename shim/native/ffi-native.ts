@@ -159,7 +159,11 @@ class ChildReport implements SpawnedProcess {
         if (this.buffered.length < 7 + len) return;
         const what = this.buffered.toString('utf8', 7, 7 + len);
         this.buffered = this.buffered.subarray(7 + len);
-        this.fail(new NativeError(`${what}: ${errnoMessage(errno)}`, errnoName(errno), errno));
+        this.fail(
+          errno === 0
+            ? new NativeError(what)
+            : new NativeError(`${what}: ${errnoMessage(errno)}`, errnoName(errno), errno),
+        );
         continue;
       }
       this.fail(new NativeError(`container ${this.id}: unexpected byte ${kind} on report pipe`));

@@ -13,6 +13,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as protobuf from 'protobufjs';
+import { packageRoot } from '../package-root';
 
 export interface AnyMessage {
   type_url: string;
@@ -28,27 +29,6 @@ const TO_OBJECT_OPTIONS: protobuf.IConversionOptions = {
 };
 
 let cachedRoot: protobuf.Root | null = null;
-let cachedPackageRoot: string | null = null;
-
-/**
- * Directory holding package.json and protos/. Walking up from __dirname works
- * both for shim/protocol/*.ts and for dist/shim/protocol/*.js.
- */
-export function packageRoot(): string {
-  if (cachedPackageRoot !== null) return cachedPackageRoot;
-  let dir = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'protos'))) {
-      cachedPackageRoot = dir;
-      return dir;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) {
-      throw new Error(`proto-registry: no package.json with a protos/ directory above ${__dirname}`);
-    }
-    dir = parent;
-  }
-}
 
 export function protosDir(): string {
   return path.join(packageRoot(), 'protos');

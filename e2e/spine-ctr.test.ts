@@ -1,0 +1,200 @@
+// The spine, end to end: containerd 1.6 runs containers with runtime io.containerd.burrow.v2
+// through `ctr`, on a private containerd. After every case nothing may be left behind.
+
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  assertNoLeaks,
+  BUSYBOX_REF,
+  buildDir,
+  ensureHostTools,
+  findBusybox,
+  HostSnapshot,
+  importImage,
+  populateRootfs,
+  PrivateContainerd,
+  Result,
+  sleep,
+  snapshotHost,
+} from './harness';
+
+const BURROW = 'io.containerd.burrow.v2';
+const RUNC = 'io.containerd.runc.v2';
+
+describe('spine: ctr run with the burrow runtime on a private containerd', function () {
+  this.timeout(180_000);
+  let c: PrivateContainerd;
+  let baseline: HostSnapshot;
+  let specDir: string;
+
+  const run = (id: string, args: string[], opts: { runtime?: string; input?: string } = {}): Promise<Result> =>
+    c.ctr(['run', '--rm', '--runtime', opts.runtime ?? BURROW, BUSYBOX_REF, id, ...args], {
+      input: opts.input,
+      timeoutSec: 60,
+    });
+
+  /** containerd's own default spec for a container, captured from runc, with `edit` applied. */
+  function specFile(name: string, edit: (spec: Record<string, any>) => void): string {
+    const spec = JSON.parse(fs.readFileSync(path.join(__dirname, '../../e2e/fixtures/runc-default-config.json'), 'utf8'));
+    spec.root = { path: path.join(specDir, 'rootfs') };
+    spec.process.terminal = false;
+    edit(spec);
+    const file = path.join(specDir, `${name}.json`);
+    fs.writeFileSync(file, JSON.stringify(spec));
+    return file;
+  }
+
+  const runSpec = (id: string, file: string): Promise<Result> =>
+    c.ctr(['run', '--rm', '--config', file, '--runtime', BURROW, id], { timeoutSec: 60 });
+
+  async function waitForStatus(id: string, status: string): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const ls = await c.ctr(['task', 'ls']);
+      if (new RegExp(`^${id}\\s+\\d+\\s+${status}`, 'm').test(ls.stdout)) return;
+      await sleep(100);
+    }
+    assert.fail(`task ${id} never reached ${status}:\n${(await c.ctr(['task', 'ls'])).stdout}`);
+  }
+
+  before(async function () {
+    ensureHostTools();
+    c = await PrivateContainerd.start({ name: 'spine' });
+    await importImage(c);
+    specDir = buildDir('spine-specs');
+    fs.rmSync(specDir, { recursive: true, force: true });
+    fs.mkdirSync(path.join(specDir, 'rootfs'), { recursive: true });
+    await populateRootfs(path.join(specDir, 'rootfs'), findBusybox());
+  });
+
+  after(async function () {
+    if (c) await c.stop();
+  });
+
+  beforeEach(async function () {
+    baseline = await snapshotHost(c);
+  });
+
+  afterEach(async function () {
+    await assertNoLeaks(c, baseline);
+  });
+
+  it('runs /bin/echo hello and prints its output', async function () {
+    const r = await run('echo-hello', ['/bin/echo', 'hello']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello\n');
+  });
+
+  it('exits with the exit code of the process', async function () {
+    const r = await run('exit-three', ['sh', '-c', 'exit 3']);
+    assert.equal(r.code, 3, r.stderr);
+  });
+
+  it('reports 137 for a process killed by SIGKILL', async function () {
+    const running = run('killed', ['sleep', '60']);
+    await waitForStatus('killed', 'RUNNING');
+    const kill = await c.ctr(['task', 'kill', '-s', 'SIGKILL', 'killed']);
+    assert.equal(kill.code, 0, kill.stderr);
+    const r = await running;
+    assert.equal(r.code, 137, r.stderr);
+  });
+
+  it('runs the process as pid 1 that sees only its own processes', async function () {
+    const r = await run('pidns', ['sh', '-c', 'echo $$; ls /proc | grep -E "^[0-9]+$" | sort -n']);
+    assert.equal(r.code, 0, r.stderr);
+    const [self, ...procs] = r.stdout.trim().split('\n');
+    assert.equal(self, '1');
+    // sh itself, the ls and the grep/sort of the pipeline: nothing of the host.
+    assert.ok(procs.length <= 4 && procs.includes('1'), `unexpected processes: ${procs.join(' ')}`);
+  });
+
+  it('gives the container the hostname of its spec', async function () {
+    const file = specFile('hostname', (s) => {
+      s.hostname = 'burrow-spine';
+      s.process.args = ['hostname'];
+    });
+    const r = await runSpec('hostname', file);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'burrow-spine\n');
+  });
+
+  it('shows the container only its own mounts, the same mount points as runc', async function () {
+    const cmd = ['sh', '-c', "cut -d' ' -f5 /proc/self/mountinfo | sort"];
+    const ours = await run('mounts-burrow', cmd);
+    const theirs = await run('mounts-runc', cmd, { runtime: RUNC });
+    assert.equal(ours.code, 0, ours.stderr);
+    assert.equal(theirs.code, 0, theirs.stderr);
+    assert.deepEqual(ours.stdout.trim().split('\n'), theirs.stdout.trim().split('\n'));
+    assert.ok(!/\/var\/lib|\/run\/containerd|\/work/.test(ours.stdout), ours.stdout);
+  });
+
+  it('runs detached: task ls shows RUNNING, then task kill and task rm', async function () {
+    const r = await c.ctr(['run', '-d', '--runtime', BURROW, BUSYBOX_REF, 'detached', 'sleep', '600']);
+    assert.equal(r.code, 0, r.stderr);
+    try {
+      await waitForStatus('detached', 'RUNNING');
+      const pids = await c.ctr(['task', 'ps', 'detached']);
+      assert.equal(pids.code, 0, pids.stderr);
+      assert.match(pids.stdout, /^\d+/m);
+      const kill = await c.ctr(['task', 'kill', 'detached']);
+      assert.equal(kill.code, 0, kill.stderr);
+      // sleep as pid 1 has no SIGTERM handler: the kernel ignores SIGTERM for a namespace init.
+      await sleep(300);
+      await waitForStatus('detached', 'RUNNING');
+      const killHard = await c.ctr(['task', 'kill', '-s', 'SIGKILL', 'detached']);
+      assert.equal(killHard.code, 0, killHard.stderr);
+      await waitForStatus('detached', 'STOPPED');
+      const rm = await c.ctr(['task', 'rm', 'detached']);
+      assert.equal(rm.code, 0, rm.stderr);
+    } finally {
+      await c.ctr(['task', 'rm', '-f', 'detached']);
+      await c.ctr(['container', 'rm', 'detached']);
+    }
+  });
+
+  it('passes stdin to the process', async function () {
+    const r = await run('stdin', ['sh', '-c', 'read x; echo got $x'], { input: 'hi\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'got hi\n');
+  });
+
+  describe('bad input fails clearly and leaves nothing behind', function () {
+    it('an invalid container id', async function () {
+      const r = await run('bad..id', ['true']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /bad\.\.id/);
+    });
+
+    it('a rootfs that does not exist', async function () {
+      const r = await c.ctr(['run', '--rm', '--rootfs', '--runtime', BURROW, '/nonexistent/rootfs', 'no-rootfs', 'sh']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /rootfs "\/nonexistent\/rootfs" does not exist: invalid argument/);
+    });
+
+    it('a config.json Burrow cannot honour', async function () {
+      const file = specFile('bad-ns', (s) => s.linux.namespaces.push({ type: 'bogus' }));
+      const r = await runSpec('bad-spec', file);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /linux\.namespaces\[\d+\]: unknown namespace type "bogus": invalid argument/);
+    });
+
+    it('a config.json without process.args', async function () {
+      const file = specFile('no-args', (s) => delete s.process.args);
+      const r = await runSpec('no-args', file);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /process\.args must be a non-empty array/);
+    });
+
+    it('a binary that is not in the image', async function () {
+      const r = await run('unknown-bin', ['no-such-binary']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /exec: "no-such-binary": executable file not found in \$PATH/);
+    });
+
+    it('an absolute path that does not exist', async function () {
+      const r = await run('unknown-path', ['/no/such/binary']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /exec: "\/no\/such\/binary": stat: no such file or directory/);
+    });
+  });
+});
