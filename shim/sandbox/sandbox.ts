@@ -10,7 +10,7 @@ import type { ExitRouter } from './exit-router';
 import { validateId } from './ids';
 import { buildInitPlan } from './launch-plan';
 import type { NativeRuntime, SpawnedProcess } from './native-api';
-import { loadSpec } from './oci-spec';
+import { loadSpec, OciSpec } from './oci-spec';
 import { isSameProcess, pidsInNamespaceOf, processStartTime } from './proc';
 import { mountRootfs, RootfsMount, unmountAll } from './rootfs';
 import type { SandboxRecord, StateStore } from './state-store';
@@ -39,6 +39,21 @@ export interface ExitInfo {
 }
 
 const SIGKILL = 9;
+
+/** Spec fields this version honours only partly: said in the log, never silently dropped. */
+function warnUnapplied(logger: Logger, id: string, spec: OciSpec): void {
+  const linux = spec.linux ?? {};
+  const ignored = (['cgroupsPath', 'resources'] as const).filter((k) => linux[k] !== undefined);
+  if (ignored.length > 0) {
+    logger.warn('cgroups are not applied yet: the container runs in the shim\'s cgroup', {
+      id,
+      ignored: ignored.map((k) => `linux.${k}`).join(','),
+    });
+  }
+  if (spec.process?.apparmorProfile) {
+    logger.warn('AppArmor is not supported: process.apparmorProfile ignored', { id, profile: spec.process.apparmorProfile });
+  }
+}
 // How long a SIGKILLed process may take to be reaped before cleanup goes on without it.
 const KILL_WAIT_MS = 10_000;
 
@@ -73,6 +88,7 @@ export class Sandbox {
       throw invalidArgument(`container ${opts.id}: bundle ${JSON.stringify(opts.bundle)} must be an absolute path`);
     }
     const spec = loadSpec(opts.bundle);
+    warnUnapplied(deps.logger, opts.id, spec);
     const rootPath = spec.root!.path;
     const rootfs = path.isAbsolute(rootPath) ? rootPath : path.join(opts.bundle, rootPath);
     if (!deps.store.claim(opts.namespace, opts.id)) {
