@@ -6,17 +6,22 @@
 //! prepared before the clone (see prepared.rs) and on fixed-size stack buffers. glibc's setuid
 //! family is avoided on purpose — it broadcasts to the parent's (absent) threads and would hang.
 
+use crate::control::{self, CONTINUE, MAPS_WRITTEN, START};
+use crate::hooks;
 use crate::prepared::{Prepared, PreparedDevice, PreparedMount, PreparedSymlink};
-use crate::report::{format_u64, Report, READY};
+use crate::report::{format_u64, Report, HOOK_POINT, READY};
 use crate::sys::{self, errno, OpenHow};
 use libc::{c_char, c_int};
 use std::ffi::CStr;
 
 const PATH_BUF: usize = 4096;
+// Room for the OCI state JSON the shim sends for in-container hooks (annotations included).
+const STATE_BUF: usize = 32 * 1024;
 
 pub struct ChildFds {
     pub sync_w: c_int,
-    pub start_r: c_int,
+    /// Read end of the control pipe (control.rs), -1 when the plan needs no messages.
+    pub ctl_r: c_int,
     pub devnull: c_int,
 }
 
@@ -34,6 +39,18 @@ enum Create {
 pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
     let sync = fds.sync_w;
     reset_signals();
+    // In a new user namespace we are nobody until the shim has written our id maps.
+    if p.new_user_ns {
+        if control::read_message(fds.ctl_r, MAPS_WRITTEN, &mut []).is_none() {
+            libc::_exit(126);
+        }
+        // Our ids are still the host's root, which the new namespace does not map (files we
+        // create would fail with EOVERFLOW): become the namespace's root, as runc does.
+        if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0 || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
+            Report::new().push_str("become root of the new user namespace").fail(sync, errno());
+        }
+    }
+    let mut state = [0u8; STATE_BUF];
     // Device nodes and mount points get exactly the modes the plan asks for.
     libc::umask(0);
     if libc::setsid() < 0 {
@@ -59,11 +76,16 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
         join_namespace(*flag, path, sync);
     }
     if let Some(rootfs) = &p.rootfs {
-        setup_rootfs(p, rootfs, sync);
+        setup_rootfs(p, rootfs, sync, fds.ctl_r, &mut state);
     }
     if let Some(h) = &p.hostname {
         if libc::sethostname(h.as_ptr(), h.to_bytes().len()) < 0 {
             Report::new().push_str("sethostname ").push(h.to_bytes()).fail(sync, errno());
+        }
+    }
+    if let Some(d) = &p.domainname {
+        if libc::setdomainname(d.as_ptr(), d.to_bytes().len()) < 0 {
+            Report::new().push_str("setdomainname ").push(d.to_bytes()).fail(sync, errno());
         }
     }
     // chdir as root first (the directory may be reachable only before dropping privileges),
@@ -87,26 +109,24 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
     if !cwd_done && libc::chdir(p.cwd.as_ptr()) < 0 {
         Report::new().push_str("chdir to cwd ").push(p.cwd.to_bytes()).fail(sync, errno());
     }
-    close_other_fds(&[sync, fds.start_r]);
+    if let Some(persona) = p.personality {
+        if libc::personality(persona as libc::c_ulong) < 0 {
+            Report::new().push_str("set personality").fail(sync, errno());
+        }
+    }
+    close_other_fds(&[sync, fds.ctl_r]);
     libc::umask(p.umask);
     if p.wait_for_start {
         let ready = [READY];
         if libc::write(sync, ready.as_ptr() as *const libc::c_void, 1) != 1 {
             libc::_exit(126);
         }
-        let mut b = [0u8; 1];
-        let n = loop {
-            let n = libc::read(fds.start_r, b.as_mut_ptr() as *mut libc::c_void, 1);
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            break n;
-        };
         // EOF: the shim went away (or the container was deleted) before Start — never run.
-        if n != 1 {
+        let Some(n) = control::read_message(fds.ctl_r, START, &mut state) else {
             libc::_exit(126);
-        }
-        libc::close(fds.start_r);
+        };
+        libc::close(fds.ctl_r);
+        hooks::run_all("startContainer", &p.start_container_hooks, &state[..n], sync);
     }
     libc::execve(exe, p.argv.as_ptr(), p.envp.as_ptr());
     Report::new()
@@ -141,7 +161,7 @@ unsafe fn join_namespace(flag: u64, path: &CStr, sync: c_int) {
     libc::close(fd);
 }
 
-unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int) {
+unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, state: &mut [u8]) {
     let null = std::ptr::null::<c_char>();
     if p.root_propagation != 0
         && libc::mount(null, c"/".as_ptr(), null, p.root_propagation as libc::c_ulong, std::ptr::null()) < 0
@@ -165,6 +185,21 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int) {
     }
     for s in p.symlinks.iter() {
         make_symlink(rootfd, s, sync);
+    }
+    for (path, value) in p.sysctl.iter() {
+        write_sysctl(rootfd, path, value, sync);
+    }
+    if p.pause_before_pivot {
+        // The shim runs prestart and createRuntime hooks now (namespaces exist, rootfs is
+        // mounted), then sends the state for the createContainer hooks we run here.
+        let h = [HOOK_POINT];
+        if libc::write(sync, h.as_ptr() as *const libc::c_void, 1) != 1 {
+            libc::_exit(126);
+        }
+        let Some(n) = control::read_message(ctl, CONTINUE, state) else {
+            libc::_exit(126);
+        };
+        hooks::run_all("createContainer", &p.create_container_hooks, &state[..n], sync);
     }
     for m in p.masked_paths.iter() {
         mask_path(rootfd, m, sync);
@@ -360,12 +395,40 @@ unsafe fn make_device(rootfd: c_int, d: &PreparedDevice, sync: c_int) {
     // An image may ship its own node at this path; the plan's device wins, as with runc.
     libc::unlinkat(dir, np, 0);
     if libc::mknodat(dir, np, d.mode, d.dev) < 0 {
-        Report::new().push_str("mknod /").push(d.path.to_bytes()).fail(sync, errno());
+        if errno() != libc::EPERM {
+            Report::new().push_str("mknod /").push(d.path.to_bytes()).fail(sync, errno());
+        }
+        // In a user namespace device nodes cannot be made: bind the host's node instead, as
+        // runc does. Before pivot_root the host's /dev is still reachable at the same path.
+        bind_host_device(dir, np, d, sync);
+        libc::close(dir);
+        return;
     }
     if libc::fchownat(dir, np, d.uid, d.gid, libc::AT_SYMLINK_NOFOLLOW) < 0 {
         Report::new().push_str("chown device /").push(d.path.to_bytes()).fail(sync, errno());
     }
     libc::close(dir);
+}
+
+unsafe fn bind_host_device(dir: c_int, name: *const c_char, d: &PreparedDevice, sync: c_int) {
+    let f = libc::openat(dir, name, libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0o644);
+    if f < 0 {
+        Report::new().push_str("create mount point for device /").push(d.path.to_bytes()).fail(sync, errno());
+    }
+    let mut pbuf = [0u8; 64];
+    let target = fd_path(f, &mut pbuf);
+    let mut host = [0u8; PATH_BUF];
+    let rel = d.path.to_bytes();
+    if rel.len() + 2 > host.len() {
+        Report::new().push_str("device path too long").fail(sync, libc::ENAMETOOLONG);
+    }
+    host[0] = b'/';
+    host[1..rel.len() + 1].copy_from_slice(rel);
+    let src = host.as_ptr() as *const c_char;
+    if libc::mount(src, target, std::ptr::null(), libc::MS_BIND, std::ptr::null()) < 0 {
+        Report::new().push_str("bind host device /").push(rel).fail(sync, errno());
+    }
+    libc::close(f);
 }
 
 unsafe fn make_symlink(rootfd: c_int, s: &PreparedSymlink, sync: c_int) {
@@ -483,6 +546,24 @@ unsafe fn readonly_path(rootfd: c_int, rel: &CStr, sync: c_int) {
     let target = fd_path(fd, &mut pbuf);
     if remount_readonly(target) < 0 {
         Report::new().push_str("remount read-only /").push(rel.to_bytes()).fail(sync, errno());
+    }
+    libc::close(fd);
+}
+
+/// Writes a /proc/sys value through the container's own /proc (mounted in its root by now).
+unsafe fn write_sysctl(rootfd: c_int, rel: &CStr, value: &CStr, sync: c_int) {
+    let how = OpenHow {
+        flags: (libc::O_WRONLY | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS,
+    };
+    let fd = sys::openat2(rootfd, rel.as_ptr(), &how);
+    if fd < 0 {
+        Report::new().push_str("open sysctl /").push(rel.to_bytes()).fail(sync, errno());
+    }
+    let b = value.to_bytes();
+    if libc::write(fd, b.as_ptr() as *const libc::c_void, b.len()) < 0 {
+        Report::new().push_str("write sysctl /").push(rel.to_bytes()).fail(sync, errno());
     }
     libc::close(fd);
 }

@@ -7,6 +7,8 @@
 //! a C string through ffi-rs leaks it.
 
 mod child;
+mod control;
+mod hooks;
 mod hostmount;
 mod plan;
 mod prepared;
@@ -43,7 +45,7 @@ unsafe fn cstr<'a>(p: *const c_char) -> &'a CStr {
 }
 
 /// Spawns a container process from a JSON LaunchPlan. Returns the pid and writes
-/// `{"pid":…,"syncFd":…,"startFd":…}` to `out`; on failure returns -1 and writes the message.
+/// `{"pid":…,"syncFd":…,"controlFd":…}` to `out`; on failure returns -1 and writes the message.
 #[no_mangle]
 pub extern "C" fn burrow_spawn(plan_json: *const c_char, out: *mut u8, out_len: c_int) -> c_int {
     let r = catch_unwind(|| {
@@ -56,7 +58,7 @@ pub extern "C" fn burrow_spawn(plan_json: *const c_char, out: *mut u8, out_len: 
             write_out(
                 out,
                 out_len,
-                &format!("{{\"pid\":{},\"syncFd\":{},\"startFd\":{}}}", s.pid, s.sync_fd, s.start_fd),
+                &format!("{{\"pid\":{},\"syncFd\":{},\"controlFd\":{}}}", s.pid, s.sync_fd, s.control_fd),
             );
             s.pid
         }

@@ -34,6 +34,7 @@ pub struct LaunchPlan {
     #[serde(default)]
     pub readonly_paths: Vec<String>,
     pub hostname: Option<String>,
+    pub domainname: Option<String>,
     pub cwd: String,
     pub args: Vec<String>,
     pub env: Vec<String>,
@@ -53,6 +54,24 @@ pub struct LaunchPlan {
     pub stdio: [i32; 3],
     /// Stop before execve until the start pipe is written (the OCI "created" state).
     pub wait_for_start: bool,
+    /// Written to /proc/<pid>/{uid,gid}_map by the shim when the plan creates a user namespace.
+    #[serde(default)]
+    pub uid_mappings: Vec<IdMapping>,
+    #[serde(default)]
+    pub gid_mappings: Vec<IdMapping>,
+    /// /proc/sys files (relative to the container root) and the values to write.
+    #[serde(default)]
+    pub sysctl: Vec<SysctlOp>,
+    /// personality(2) execution domain (PER_LINUX, PER_LINUX32).
+    pub personality: Option<u64>,
+    /// Stop before pivot_root until the shim ran the runtime-namespace hooks (prestart,
+    /// createRuntime) and sent the state for the createContainer hooks.
+    #[serde(default)]
+    pub pause_before_pivot: bool,
+    #[serde(default)]
+    pub create_container_hooks: Vec<HookOp>,
+    #[serde(default)]
+    pub start_container_hooks: Vec<HookOp>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -122,4 +141,32 @@ pub struct RlimitOp {
     /// Numbers above 2^53 arrive as floats from JSON; RLIM_INFINITY is u64::MAX.
     pub soft: f64,
     pub hard: f64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdMapping {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub size: u32,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SysctlOp {
+    /// Absolute path inside the container, e.g. /proc/sys/net/ipv4/ip_forward.
+    pub path: String,
+    pub value: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HookOp {
+    pub path: String,
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Seconds; 0 = no timeout.
+    #[serde(default)]
+    pub timeout: u64,
 }

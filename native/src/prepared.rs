@@ -2,7 +2,7 @@
 //! may not allocate: after a fork-like clone of a multithreaded process, the allocator's locks
 //! may be held by threads that do not exist in the child.
 
-use crate::plan::{CapabilityPlan, DeviceOp, LaunchPlan, MountOp, SymlinkOp};
+use crate::plan::{CapabilityPlan, DeviceOp, HookOp, LaunchPlan, MountOp, SymlinkOp};
 use std::ffi::CString;
 use std::os::raw::c_char;
 
@@ -40,6 +40,17 @@ pub struct PreparedCaps {
     pub ambient: u64,
 }
 
+pub struct PreparedHook {
+    pub path: CString,
+    #[allow(dead_code)] // owns the strings argv points into
+    pub args: Vec<CString>,
+    #[allow(dead_code)] // owns the strings envp points into
+    pub env: Vec<CString>,
+    pub argv: Vec<*const c_char>,
+    pub envp: Vec<*const c_char>,
+    pub timeout_secs: u64,
+}
+
 pub struct Prepared {
     pub join_namespaces: Vec<(u64, CString)>,
     pub rootfs: Option<CString>,
@@ -51,6 +62,7 @@ pub struct Prepared {
     pub masked_paths: Vec<CString>,
     pub readonly_paths: Vec<CString>,
     pub hostname: Option<CString>,
+    pub domainname: Option<CString>,
     pub cwd: CString,
     pub argv0: CString,
     pub path_env: CString,
@@ -72,6 +84,13 @@ pub struct Prepared {
     pub oom_score_adj: Option<CString>,
     pub stdio: [i32; 3],
     pub wait_for_start: bool,
+    /// The child waits for the shim to write its user-namespace maps.
+    pub new_user_ns: bool,
+    pub sysctl: Vec<(CString, CString)>,
+    pub personality: Option<u64>,
+    pub pause_before_pivot: bool,
+    pub create_container_hooks: Vec<PreparedHook>,
+    pub start_container_hooks: Vec<PreparedHook>,
 }
 
 // SAFETY: the raw pointers in argv/envp point into CStrings owned by the same struct, which is
@@ -150,6 +169,16 @@ fn rlim(v: f64) -> u64 {
     }
 }
 
+fn prepare_hook(h: &HookOp) -> Result<PreparedHook, String> {
+    let args = h.args.iter().map(|a| cstring("hook argument", a)).collect::<Result<Vec<_>, _>>()?;
+    let env = h.env.iter().map(|e| cstring("hook environment entry", e)).collect::<Result<Vec<_>, _>>()?;
+    let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    Ok(PreparedHook { path: cstring("hook path", &h.path)?, args, env, argv, envp, timeout_secs: h.timeout })
+}
+
 fn relative_all(what: &str, paths: &[String]) -> Result<Vec<CString>, String> {
     paths.iter().map(|p| relative(what, p)).collect()
 }
@@ -205,6 +234,10 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
             Some(h) => Some(cstring("hostname", h)?),
             None => None,
         },
+        domainname: match &plan.domainname {
+            Some(d) => Some(cstring("domainname", d)?),
+            None => None,
+        },
         cwd: cstring("cwd", &plan.cwd)?,
         argv0: args[0].clone(),
         path_env: cstring("PATH", path_env)?,
@@ -229,5 +262,15 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
         },
         stdio: plan.stdio,
         wait_for_start: plan.wait_for_start,
+        new_user_ns: plan.clone_flags & libc::CLONE_NEWUSER as u64 != 0,
+        sysctl: plan
+            .sysctl
+            .iter()
+            .map(|s| Ok((relative("sysctl path", &s.path)?, cstring("sysctl value", &s.value)?)))
+            .collect::<Result<_, String>>()?,
+        personality: plan.personality,
+        pause_before_pivot: plan.pause_before_pivot,
+        create_container_hooks: plan.create_container_hooks.iter().map(prepare_hook).collect::<Result<_, _>>()?,
+        start_container_hooks: plan.start_container_hooks.iter().map(prepare_hook).collect::<Result<_, _>>()?,
     })
 }

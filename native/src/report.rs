@@ -1,11 +1,14 @@
 //! Failure reports from the cloned child to the shim, written with no allocation.
 //!
-//! Wire format on the sync pipe: b'R' = set up and waiting for start; b'E', errno (u32 LE),
+//! Wire format on the sync pipe: b'R' = set up and waiting for start; b'H' = paused before
+//! pivot_root for runtime-namespace hooks; b'E', errno (u32 LE),
 //! length (u16 LE), message bytes = the step that failed (the child exits right after); errno 0
 //! means the message needs no strerror appended.
 //! EOF without either after start means execve succeeded (the pipe is close-on-exec).
 
 pub const READY: u8 = b'R';
+/// Paused before pivot_root for the shim's runtime-namespace hooks (plan.pause_before_pivot).
+pub const HOOK_POINT: u8 = b'H';
 pub const ERROR: u8 = b'E';
 const CAP: usize = 1024;
 

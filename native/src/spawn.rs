@@ -10,8 +10,8 @@ pub struct Spawned {
     pub pid: i32,
     /// Read end of the child's report pipe (see report.rs).
     pub sync_fd: c_int,
-    /// Write end of the start pipe (-1 when the plan does not wait for start).
-    pub start_fd: c_int,
+    /// Write end of the control pipe (control.rs); -1 when the plan needs no messages.
+    pub control_fd: c_int,
 }
 
 struct Pipe {
@@ -54,7 +54,8 @@ pub fn spawn(plan_json: &str) -> Result<Spawned, String> {
         return Err(format!("open /dev/null: {}", std::io::Error::last_os_error()));
     }
     let sync = pipe().inspect_err(|_| close(devnull))?;
-    let start = if plan.wait_for_start {
+    let needs_control = plan.wait_for_start || prepared.new_user_ns || plan.pause_before_pivot;
+    let ctl = if needs_control {
         pipe().inspect_err(|_| {
             close(devnull);
             close(sync.r);
@@ -63,7 +64,7 @@ pub fn spawn(plan_json: &str) -> Result<Spawned, String> {
     } else {
         Pipe { r: -1, w: -1 }
     };
-    let fds = ChildFds { sync_w: sync.w, start_r: start.r, devnull };
+    let fds = ChildFds { sync_w: sync.w, ctl_r: ctl.r, devnull };
     let flags = plan.clone_flags;
 
     let result = match pid_join {
@@ -95,13 +96,13 @@ pub fn spawn(plan_json: &str) -> Result<Spawned, String> {
     };
     // The child's ends stay only in the child.
     close(sync.w);
-    close(start.r);
+    close(ctl.r);
     close(devnull);
     let (pid, pidfd) = match result {
         Ok(v) => v,
         Err(e) => {
             close(sync.r);
-            close(start.w);
+            close(ctl.w);
             return Err(format!("container {}: {}", plan.id, e));
         }
     };
@@ -114,10 +115,19 @@ pub fn spawn(plan_json: &str) -> Result<Spawned, String> {
         }
         close(pidfd);
         close(sync.r);
-        close(start.w);
+        close(ctl.w);
         return Err(e);
     }
-    Ok(Spawned { pid, sync_fd: sync.r, start_fd: start.w })
+    if prepared.new_user_ns {
+        if let Err(e) = write_id_maps(pid, &plan, ctl.w) {
+            // SAFETY: the child is ours; the reaper reports its exit.
+            unsafe { sys::pidfd_send_signal(pidfd, libc::SIGKILL) };
+            close(sync.r);
+            close(ctl.w);
+            return Err(format!("container {}: {}", plan.id, e));
+        }
+    }
+    Ok(Spawned { pid, sync_fd: sync.r, control_fd: ctl.w })
 }
 
 /// clone3 (or clone on kernels without it) with every signal blocked across the call, so no
@@ -157,4 +167,17 @@ fn clone_child(flags: u64, p: &Prepared, fds: &ChildFds) -> Result<(i32, c_int),
         }
         Ok((rc as i32, pidfd))
     }
+}
+
+/// Maps the new user namespace's ids (the child waits for this before anything else).
+fn write_id_maps(pid: i32, plan: &crate::plan::LaunchPlan, ctl: c_int) -> Result<(), String> {
+    let render = |maps: &[crate::plan::IdMapping]| -> String {
+        maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
+    };
+    for (file, maps) in [("uid_map", &plan.uid_mappings), ("gid_map", &plan.gid_mappings)] {
+        let path = format!("/proc/{}/{}", pid, file);
+        std::fs::write(&path, render(maps)).map_err(|e| format!("write {}: {}", path, e))?;
+    }
+    crate::control::write_message(ctl, crate::control::MAPS_WRITTEN, &[])
+        .map_err(|e| format!("signal id maps written: {}", e))
 }

@@ -19,7 +19,9 @@ export async function deleteHelper(flags: ShimFlags): Promise<number> {
   }
   let pid = 0;
   try {
-    pid = await forceCleanup(new FfiNativeRuntime(), new StateStore(), flags.namespace, flags.id, bundle);
+    // stderr is what containerd logs as this cleanup's warnings.
+    const warn = (msg: string) => void process.stderr.write(`${msg}\n`);
+    pid = await forceCleanup(new FfiNativeRuntime(), new StateStore(), flags.namespace, flags.id, bundle, warn);
   } catch (err) {
     process.stderr.write(`container ${flags.id}: cleanup of bundle ${JSON.stringify(bundle)}: ${(err as Error).message}\n`);
     return 1;

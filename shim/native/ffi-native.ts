@@ -74,27 +74,42 @@ function cString(buf: Buffer): string {
   return buf.toString('utf8', 0, end < 0 ? buf.length : end);
 }
 
-/** Parses the child's report stream (native/src/report.rs). */
+/** A control-pipe message (native/src/control.rs): command byte, u32 LE length, payload. */
+function controlMessage(cmd: string, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(cmd, 0, 'latin1');
+  head.writeUInt32LE(payload.length, 1);
+  return Buffer.concat([head, payload]);
+}
+
+/** Parses the child's report stream (native/src/report.rs) and writes its control pipe. */
 class ChildReport implements SpawnedProcess {
   private buffered = Buffer.alloc(0);
   private phase: 'setup' | 'waiting' | 'released' | 'done' = 'setup';
   private readyPromise: Promise<void>;
+  private pausedPromise: Promise<void>;
   private releasePromise?: Promise<void>;
   private settleReady!: (err?: Error) => void;
+  private settlePaused!: (err?: Error) => void;
   private settleRelease?: (err?: Error) => void;
   private readonly socket: net.Socket;
 
   constructor(
     readonly pid: number,
     syncFd: number,
-    private startFd: number,
+    private controlFd: number,
     private readonly id: string,
+    private readonly waitsForStart: boolean,
   ) {
     this.readyPromise = new Promise<void>((resolve, reject) => {
       this.settleReady = (err) => (err ? reject(err) : resolve());
     });
+    this.pausedPromise = new Promise<void>((resolve, reject) => {
+      this.settlePaused = (err) => (err ? reject(err) : resolve());
+    });
     // A rejection nobody awaited yet must not crash the shim; callers still see it.
     this.readyPromise.catch(() => undefined);
+    this.pausedPromise.catch(() => undefined);
     this.socket = new net.Socket({ fd: syncFd, readable: true, writable: false });
     this.socket.on('data', (chunk) => this.onData(chunk));
     this.socket.on('end', () => this.onEnd());
@@ -105,38 +120,51 @@ class ChildReport implements SpawnedProcess {
     return this.readyPromise;
   }
 
-  release(): Promise<void> {
+  paused(): Promise<void> {
+    return this.pausedPromise;
+  }
+
+  resume(state: Buffer): void {
+    this.send(controlMessage('C', state), 'resume');
+  }
+
+  private send(msg: Buffer, what: string): void {
+    try {
+      // Small messages into an otherwise empty pipe: the write never blocks.
+      fs.writeSync(this.controlFd, msg);
+    } catch (err) {
+      this.fail(new NativeError(`container ${this.id}: ${what} process ${this.pid}: ${(err as Error).message}`));
+    }
+  }
+
+  release(state: Buffer = Buffer.alloc(0)): Promise<void> {
     if (this.releasePromise) return this.releasePromise;
-    if (this.phase !== 'waiting' || this.startFd < 0) {
+    if (this.phase !== 'waiting' || this.controlFd < 0) {
       return Promise.reject(new NativeError(`container ${this.id}: process ${this.pid} is not waiting to start`));
     }
     this.releasePromise = new Promise<void>((resolve, reject) => {
       this.settleRelease = (err) => (err ? reject(err) : resolve());
     });
     this.phase = 'released';
-    try {
-      fs.writeSync(this.startFd, Buffer.from('S'));
-    } catch (err) {
-      this.fail(new NativeError(`container ${this.id}: release process ${this.pid}: ${(err as Error).message}`));
-    }
-    this.closeStartFd();
+    this.send(controlMessage('S', state), 'release');
+    this.closeControl();
     return this.releasePromise;
   }
 
   abandon(): void {
-    this.closeStartFd();
+    this.closeControl();
     this.socket.destroy();
     this.phase = 'done';
   }
 
-  private closeStartFd(): void {
-    if (this.startFd >= 0) {
+  private closeControl(): void {
+    if (this.controlFd >= 0) {
       try {
-        fs.closeSync(this.startFd);
+        fs.closeSync(this.controlFd);
       } catch {
         // Already closed: nothing left to release.
       }
-      this.startFd = -1;
+      this.controlFd = -1;
     }
   }
 
@@ -144,6 +172,11 @@ class ChildReport implements SpawnedProcess {
     this.buffered = Buffer.concat([this.buffered, chunk]);
     while (this.buffered.length > 0) {
       const kind = this.buffered[0];
+      if (kind === 0x48 /* H */) {
+        this.buffered = this.buffered.subarray(1);
+        this.settlePaused();
+        continue;
+      }
       if (kind === 0x52 /* R */) {
         this.buffered = this.buffered.subarray(1);
         if (this.phase === 'setup') {
@@ -173,7 +206,7 @@ class ChildReport implements SpawnedProcess {
 
   private onEnd(): void {
     if (this.phase === 'setup') {
-      if (this.startFd < 0) {
+      if (!this.waitsForStart) {
         // Plans that do not wait for start report nothing on success: execve closed the pipe.
         this.phase = 'done';
         this.settleReady();
@@ -188,10 +221,11 @@ class ChildReport implements SpawnedProcess {
   }
 
   private fail(err: Error): void {
+    this.settlePaused(err);
     if (this.phase === 'setup') this.settleReady(err);
     else if (this.phase === 'released') this.settleRelease?.(err);
     this.phase = 'done';
-    this.closeStartFd();
+    this.closeControl();
   }
 }
 
@@ -210,8 +244,8 @@ export class FfiNativeRuntime implements NativeRuntime {
     const pid = this.fns.spawn(JSON.stringify(plan), out);
     const text = cString(out);
     if (pid <= 0) throw new NativeError(text || `container ${plan.id}: spawn failed`);
-    const r = JSON.parse(text) as { pid: number; syncFd: number; startFd: number };
-    return new ChildReport(r.pid, r.syncFd, r.startFd, plan.id);
+    const r = JSON.parse(text) as { pid: number; syncFd: number; controlFd: number };
+    return new ChildReport(r.pid, r.syncFd, r.controlFd, plan.id, plan.waitForStart);
   }
 
   signal(pid: number, signal: number): void {

@@ -9,6 +9,7 @@ import * as L from './linux';
 import { BIND_REMOUNT_FLAGS, parseMountOptions, propagationFlags } from './mount-options';
 import type { OciMount, OciProcess, OciSpec } from './oci-spec';
 import { rlimitNumber } from './rlimits';
+import { SysctlOp, sysctlOps } from './sysctl';
 
 export interface NamespaceJoin {
   flag: number;
@@ -49,6 +50,20 @@ export interface RlimitOp {
   hard: number;
 }
 
+export interface IdMapping {
+  containerId: number;
+  hostId: number;
+  size: number;
+}
+
+/** A hook the container's init runs itself, inside the container's namespaces. */
+export interface HookOp {
+  path: string;
+  args: string[];
+  env: string[];
+  timeout: number;
+}
+
 export interface LaunchPlan {
   id: string;
   cloneFlags: number;
@@ -62,6 +77,7 @@ export interface LaunchPlan {
   maskedPaths: string[];
   readonlyPaths: string[];
   hostname: string | null;
+  domainname: string | null;
   cwd: string;
   args: string[];
   env: string[];
@@ -75,6 +91,14 @@ export interface LaunchPlan {
   oomScoreAdj: number | null;
   stdio: [number, number, number];
   waitForStart: boolean;
+  uidMappings: IdMapping[];
+  gidMappings: IdMapping[];
+  sysctl: SysctlOp[];
+  personality: number | null;
+  /** Stop before pivot_root so the shim can run prestart and createRuntime hooks. */
+  pauseBeforePivot: boolean;
+  createContainerHooks: HookOp[];
+  startContainerHooks: HookOp[];
 }
 
 const NAMESPACE_FLAGS: Record<string, number> = {
@@ -111,11 +135,12 @@ interface NamespacePlan {
   cloneFlags: number;
   joins: NamespaceJoin[];
   created: Set<string>;
+  joined: Set<string>;
   present: Set<string>;
 }
 
 function planNamespaces(spec: OciSpec): NamespacePlan {
-  const plan: NamespacePlan = { cloneFlags: 0, joins: [], created: new Set(), present: new Set() };
+  const plan: NamespacePlan = { cloneFlags: 0, joins: [], created: new Set(), joined: new Set(), present: new Set() };
   const joins = new Map<string, NamespaceJoin>();
   for (const [i, ns] of (spec.linux?.namespaces ?? []).entries()) {
     const flag = NAMESPACE_FLAGS[ns.type];
@@ -127,13 +152,18 @@ function planNamespaces(spec: OciSpec): NamespacePlan {
         throw invalidArgument(`linux.namespaces[${i}].path ${JSON.stringify(ns.path)} must be absolute`);
       }
       joins.set(ns.type, { flag, path: ns.path });
+      plan.joined.add(ns.type);
     } else {
       plan.cloneFlags |= flag;
       plan.created.add(ns.type);
     }
   }
-  if (plan.created.has('user')) {
-    throw invalidArgument('linux.namespaces: creating a user namespace (uidMappings/gidMappings) is not supported yet');
+  const hasMappings = (spec.linux?.uidMappings?.length ?? 0) > 0 || (spec.linux?.gidMappings?.length ?? 0) > 0;
+  if (plan.created.has('user') && !((spec.linux?.uidMappings?.length ?? 0) > 0 && (spec.linux?.gidMappings?.length ?? 0) > 0)) {
+    throw invalidArgument('linux.uidMappings/gidMappings: a new user namespace needs both uid and gid mappings');
+  }
+  if (hasMappings && !plan.created.has('user')) {
+    throw invalidArgument('linux.uidMappings/gidMappings: mappings need a new user namespace in linux.namespaces');
   }
   if (!plan.created.has('mount')) {
     throw invalidArgument('linux.namespaces: a new mount namespace is required to set up the container rootfs');
@@ -147,7 +177,8 @@ function mountOp(m: OciMount, i: number, bundle: string): MountOp {
   if (!path.isAbsolute(m.destination)) {
     throw invalidArgument(`${field}.destination ${JSON.stringify(m.destination)} must be an absolute path`);
   }
-  const target = path.posix.normalize(m.destination);
+  // Cleaned as runc cleans it (no trailing slash), so that "/dev/" counts as /dev below.
+  const target = path.posix.resolve(m.destination);
   const type = m.type ?? '';
   const opts = parseMountOptions(m.options);
   const isBind = type === 'bind' || (opts.flags & L.MS_BIND) !== 0;
@@ -242,20 +273,73 @@ function rejectUnsupported(spec: OciSpec): void {
   if (proc.selinuxLabel) throw invalidArgument('process.selinuxLabel: SELinux is not supported by Burrow');
   if (proc.terminal) throw invalidArgument('process.terminal: terminals are not supported yet');
   if (spec.linux?.seccomp) throw invalidArgument('linux.seccomp: seccomp filters are not supported yet');
-  if (spec.linux?.sysctl && Object.keys(spec.linux.sysctl).length > 0) {
-    throw invalidArgument('linux.sysctl: sysctls are not supported yet');
-  }
   if (spec.linux?.mountLabel) throw invalidArgument('linux.mountLabel: SELinux is not supported by Burrow');
 }
+
+function idMappings(list: unknown[] | undefined, field: string): IdMapping[] {
+  return (list ?? []).map((m, i) => {
+    const r = m as Record<string, unknown>;
+    const [c, h, n] = [r.containerID, r.hostID, r.size];
+    if (![c, h, n].every((v) => Number.isInteger(v) && (v as number) >= 0) || (n as number) === 0) {
+      throw invalidArgument(`${field}[${i}]: containerID, hostID and size must be non-negative integers, size > 0`);
+    }
+    return { containerId: c as number, hostId: h as number, size: n as number };
+  });
+}
+
+const PERSONALITIES: Record<string, number> = { LINUX: 0x0000, LINUX32: 0x0008 };
+
+function personality(spec: OciSpec): number | null {
+  const p = spec.linux?.personality as { domain?: string; flags?: string[] } | undefined;
+  if (!p) return null;
+  const domain = PERSONALITIES[p.domain ?? ''];
+  if (domain === undefined) throw invalidArgument(`linux.personality.domain: unknown domain ${JSON.stringify(p.domain)}`);
+  if (p.flags && p.flags.length > 0) throw invalidArgument('linux.personality.flags: personality flags are not supported');
+  return domain;
+}
+
+interface OciHook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+/** Validated hooks of one kind, as the native child runs them. */
+export function hookOps(spec: OciSpec, kind: string): HookOp[] {
+  const list = (spec.hooks?.[kind] ?? []) as OciHook[];
+  if (!Array.isArray(list)) throw invalidArgument(`hooks.${kind} must be an array`);
+  return list.map((h, i) => {
+    const field = `hooks.${kind}[${i}]`;
+    if (!h || typeof h.path !== 'string' || !path.isAbsolute(h.path)) {
+      throw invalidArgument(`${field}.path must be an absolute path`);
+    }
+    if (h.timeout !== undefined && (!Number.isInteger(h.timeout) || h.timeout <= 0)) {
+      throw invalidArgument(`${field}.timeout must be a positive integer`);
+    }
+    return { path: h.path, args: h.args ?? [h.path], env: h.env ?? [], timeout: h.timeout ?? 0 };
+  });
+}
+
+const HOOK_KINDS = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'];
 
 export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   const { spec, bundle, id } = input;
   const proc = spec.process!;
   rejectUnsupported(spec);
+  // Every hook is checked at Create, also those that run later (poststart, poststop).
+  for (const kind of Object.keys(spec.hooks ?? {})) {
+    if (!HOOK_KINDS.includes(kind)) throw invalidArgument(`hooks.${kind}: unknown hook kind`);
+    hookOps(spec, kind);
+  }
   const ns = planNamespaces(spec);
   const hostname = spec.hostname ? spec.hostname : null;
-  if (hostname && !ns.created.has('uts')) {
-    throw invalidArgument('hostname: setting a hostname needs a new uts namespace');
+  const domainname = spec.domainname ? spec.domainname : null;
+  if (domainname && !ns.present.has('uts')) {
+    throw invalidArgument('domainname: setting a domainname needs a uts namespace of the container\'s own');
+  }
+  if (hostname && !ns.present.has('uts')) {
+    throw invalidArgument('hostname: setting a hostname needs a uts namespace of the container\'s own');
   }
   let rootPropagation = L.MS_SLAVE | L.MS_REC;
   const rp = spec.linux?.rootfsPropagation;
@@ -289,6 +373,7 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     maskedPaths: spec.linux?.maskedPaths ?? [],
     readonlyPaths: spec.linux?.readonlyPaths ?? [],
     hostname,
+    domainname,
     cwd: proc.cwd,
     args: proc.args!,
     env,
@@ -302,5 +387,12 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     oomScoreAdj: proc.oomScoreAdj ?? null,
     stdio: input.stdio,
     waitForStart: true,
+    uidMappings: idMappings(spec.linux?.uidMappings, 'linux.uidMappings'),
+    gidMappings: idMappings(spec.linux?.gidMappings, 'linux.gidMappings'),
+    sysctl: sysctlOps(spec.linux?.sysctl, ns.created, ns.joined),
+    personality: personality(spec),
+    pauseBeforePivot: ['prestart', 'createRuntime', 'createContainer'].some((k) => (spec.hooks?.[k]?.length ?? 0) > 0),
+    createContainerHooks: hookOps(spec, 'createContainer'),
+    startContainerHooks: hookOps(spec, 'startContainer'),
   };
 }

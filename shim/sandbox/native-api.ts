@@ -16,9 +16,19 @@ export interface SpawnedProcess {
    * or already exec'd when it does not. Rejects with the child's own report of what failed.
    */
   ready(): Promise<void>;
-  /** Lets a process blocked before execve go on; resolves once execve succeeded. */
-  release(): Promise<void>;
-  /** Drops the start pipe so a process still blocked before execve exits without running. */
+  /**
+   * Resolves when a plan with `pauseBeforePivot` stopped for the runtime-namespace hooks
+   * (namespaces exist, rootfs mounted, before pivot_root); rejects like ready().
+   */
+  paused(): Promise<void>;
+  /** Continues a paused process, handing it the OCI state for its createContainer hooks. */
+  resume(state: Buffer): void;
+  /**
+   * Lets a process blocked before execve go on, handing it the OCI state for its
+   * startContainer hooks; resolves once execve succeeded.
+   */
+  release(state?: Buffer): Promise<void>;
+  /** Drops the control pipe so a process still blocked before execve exits without running. */
   abandon(): void;
 }
 

@@ -7,6 +7,7 @@ import * as path from 'path';
 import type { Logger } from '../log/logger';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from './errors';
 import type { ExitRouter } from './exit-router';
+import { ociState, runRuntimeHooks } from './hooks';
 import { validateId } from './ids';
 import { buildInitPlan } from './launch-plan';
 import type { NativeRuntime, SpawnedProcess } from './native-api';
@@ -62,6 +63,8 @@ export class Sandbox {
   private io?: ProcessIO;
   private exited?: Promise<ExitInfo>;
   private destroyed = false;
+  /** The bundle's spec as read at create: its later hooks (poststart, poststop) run from it. */
+  private spec?: OciSpec;
 
   private constructor(
     private readonly deps: SandboxDeps,
@@ -118,6 +121,16 @@ export class Sandbox {
       sb.exited = sb.trackExit(sb.proc.pid);
       sb.io.releaseChildEnds();
       sb.persist();
+      sb.spec = spec;
+      if (plan.pauseBeforePivot) {
+        // Namespaces exist and the rootfs is mounted: the runtime-namespace hooks run now,
+        // then the child goes on with its createContainer hooks and pivot_root.
+        await sb.proc.paused();
+        const state = sb.hookState('creating');
+        await runRuntimeHooks(spec, 'prestart', state);
+        await runRuntimeHooks(spec, 'createRuntime', state);
+        sb.proc.resume(Buffer.from(JSON.stringify(state)));
+      }
       await sb.proc.ready();
       sb.rec.status = 'created';
       sb.persist();
@@ -158,6 +171,21 @@ export class Sandbox {
     return info;
   }
 
+  private hookState(status: 'creating' | 'created' | 'running' | 'stopped') {
+    const { id, pid, bundle } = this.rec;
+    return ociState(this.spec!, { id, status, pid, bundle });
+  }
+
+  /** Hooks whose failure is only logged: the lifecycle has gone past the point of failing. */
+  private async runLoggedHooks(kind: 'poststart' | 'poststop', status: 'running' | 'stopped'): Promise<void> {
+    if (!this.spec) return;
+    try {
+      await runRuntimeHooks(this.spec, kind, this.hookState(status));
+    } catch (err) {
+      this.deps.logger.warn(`${kind} hook failed`, { id: this.rec.id, error: (err as Error).message });
+    }
+  }
+
   private persist(): void {
     if (!this.destroyed) this.deps.store.save(this.rec);
   }
@@ -168,7 +196,7 @@ export class Sandbox {
       throw failedPrecondition(`container ${this.rec.id} is ${this.rec.status}, it cannot be started`);
     }
     try {
-      await this.proc.release();
+      await this.proc.release(Buffer.from(JSON.stringify(this.hookState('created'))));
     } catch (err) {
       throw failedPrecondition(`container ${this.rec.id}: start: ${(err as Error).message}`);
     }
@@ -177,6 +205,7 @@ export class Sandbox {
       this.rec.status = 'running';
       this.persist();
     }
+    await this.runLoggedHooks('poststart', 'running');
     return this.rec.pid;
   }
 
@@ -232,6 +261,7 @@ export class Sandbox {
     }
     const info = await this.wait();
     await this.release();
+    await this.runLoggedHooks('poststop', 'stopped');
     return info;
   }
 
@@ -305,6 +335,7 @@ export async function forceCleanup(
   namespace: string,
   id: string,
   bundle: string,
+  warn: (msg: string) => void = () => undefined,
 ): Promise<number> {
   validateId(id);
   const rec = store.load(namespace, id);
@@ -318,5 +349,14 @@ export async function forceCleanup(
   }
   await unmountAll(native as NativeRuntime, rec?.rootfs ?? path.join(bundle, 'rootfs'));
   store.remove(namespace, id);
+  if (rec) {
+    // The container was never deleted through its shim: its poststop hooks have not run yet.
+    try {
+      const spec = loadSpec(bundle);
+      await runRuntimeHooks(spec, 'poststop', ociState(spec, { id, status: 'stopped', pid: rec.pid, bundle }));
+    } catch (err) {
+      warn(`container ${id}: poststop hooks: ${(err as Error).message}`);
+    }
+  }
   return rec?.pid ?? 0;
 }

@@ -92,6 +92,8 @@ export class StateStore {
   }
 
   list(namespace: string): string[] {
+    // Validated like every other path component, so "../x" cannot list outside the root.
+    validateId(namespace, 'namespace');
     const dir = path.join(this.root, namespace);
     try {
       return fs.readdirSync(dir).filter((name) => fs.existsSync(path.join(dir, name, STATE_FILE)));
