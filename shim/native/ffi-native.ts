@@ -152,9 +152,9 @@ class ChildReport implements SpawnedProcess {
   }
 
   abandon(): void {
-    this.closeControl();
+    // Whoever still waits for this process (a Start racing a Delete) must not wait forever.
+    this.fail(new NativeError(`container ${this.id}: process ${this.pid} was abandoned before it started`));
     this.socket.destroy();
-    this.phase = 'done';
   }
 
   private closeControl(): void {

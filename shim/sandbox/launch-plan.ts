@@ -9,6 +9,7 @@ import * as L from './linux';
 import { BIND_REMOUNT_FLAGS, parseMountOptions, propagationFlags } from './mount-options';
 import type { OciMount, OciProcess, OciSpec } from './oci-spec';
 import { rlimitNumber } from './rlimits';
+import { rejectUnknownFields } from './spec-fields';
 import { SysctlOp, sysctlOps } from './sysctl';
 
 export interface NamespaceJoin {
@@ -327,6 +328,7 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   const { spec, bundle, id } = input;
   const proc = spec.process!;
   rejectUnsupported(spec);
+  rejectUnknownFields(spec);
   // Every hook is checked at Create, also those that run later (poststart, poststop).
   for (const kind of Object.keys(spec.hooks ?? {})) {
     if (!HOOK_KINDS.includes(kind)) throw invalidArgument(`hooks.${kind}: unknown hook kind`);
@@ -394,5 +396,99 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     pauseBeforePivot: ['prestart', 'createRuntime', 'createContainer'].some((k) => (spec.hooks?.[k]?.length ?? 0) > 0),
     createContainerHooks: hookOps(spec, 'createContainer'),
     startContainerHooks: hookOps(spec, 'startContainer'),
+  };
+}
+
+// /proc/<pid>/ns/<file> for each OCI namespace type.
+const NS_FILES: Record<string, string> = {
+  pid: 'pid',
+  network: 'net',
+  mount: 'mnt',
+  ipc: 'ipc',
+  uts: 'uts',
+  user: 'user',
+  cgroup: 'cgroup',
+};
+
+export interface ExecPlanInput {
+  id: string;
+  execId: string;
+  /** The container's spec: which namespaces to join, and its personality. */
+  spec: OciSpec;
+  /** The exec's own process (ExecProcessRequest.spec). */
+  process: OciProcess;
+  initPid: number;
+  stdio: [number, number, number];
+}
+
+/** Checks an exec's process object (it arrives as JSON in the request, unvalidated). */
+export function validateExecProcess(p: unknown, execId: string): OciProcess {
+  const field = `exec ${execId}: process`;
+  if (typeof p !== 'object' || p === null) throw invalidArgument(`${field} must be an object`);
+  const proc = p as Record<string, any>;
+  if (!Array.isArray(proc.args) || proc.args.length === 0 || !proc.args.every((a: unknown) => typeof a === 'string')) {
+    throw invalidArgument(`${field}.args must be a non-empty array of strings`);
+  }
+  if (typeof proc.cwd !== 'string' || !proc.cwd.startsWith('/')) throw invalidArgument(`${field}.cwd must be an absolute path`);
+  if (!proc.user || !Number.isInteger(proc.user.uid) || !Number.isInteger(proc.user.gid)) {
+    throw invalidArgument(`${field}.user.uid and .gid must be integers`);
+  }
+  if (proc.env !== undefined && (!Array.isArray(proc.env) || !proc.env.every((e: unknown) => typeof e === 'string'))) {
+    throw invalidArgument(`${field}.env must be an array of strings`);
+  }
+  if (proc.selinuxLabel) throw invalidArgument(`${field}.selinuxLabel: SELinux is not supported by Burrow`);
+  if (proc.terminal) throw invalidArgument(`${field}.terminal: terminals are not supported yet`);
+  return proc as OciProcess;
+}
+
+/**
+ * An exec: a new process in every namespace of the running container's init (found through
+ * /proc/<init>/ns), with its own user, capabilities, rlimits and environment. It waits before
+ * execve like an init does, so the shim can put it in the container's cgroup first.
+ */
+export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
+  const { spec, process: proc, initPid } = input;
+  const types = new Set((spec.linux?.namespaces ?? []).map((n) => n.type));
+  return {
+    id: `${input.id} exec ${input.execId}`,
+    cloneFlags: 0,
+    joinNamespaces: JOIN_ORDER.filter((t) => types.has(t)).map((t) => ({
+      flag: NAMESPACE_FLAGS[t],
+      path: `/proc/${initPid}/ns/${NS_FILES[t]}`,
+    })),
+    rootfs: null,
+    rootPropagation: 0,
+    readonlyRoot: false,
+    mounts: [],
+    devices: [],
+    symlinks: [],
+    maskedPaths: [],
+    readonlyPaths: [],
+    hostname: null,
+    domainname: null,
+    cwd: proc.cwd,
+    args: proc.args!,
+    env: proc.env ?? [],
+    uid: proc.user.uid,
+    gid: proc.user.gid,
+    additionalGids: proc.user.additionalGids ?? [],
+    umask: proc.user.umask ?? 0o022,
+    capabilities: capabilityPlan(proc),
+    rlimits: (proc.rlimits ?? []).map((r, i) => ({
+      resource: rlimitNumber(r.type, `exec ${input.execId}: process.rlimits[${i}]`),
+      soft: r.soft,
+      hard: r.hard,
+    })),
+    noNewPrivileges: proc.noNewPrivileges === true,
+    oomScoreAdj: proc.oomScoreAdj ?? null,
+    stdio: input.stdio,
+    waitForStart: true,
+    uidMappings: [],
+    gidMappings: [],
+    sysctl: [],
+    personality: personality(spec),
+    pauseBeforePivot: false,
+    createContainerHooks: [],
+    startContainerHooks: [],
   };
 }

@@ -33,6 +33,8 @@ interface Entry {
   starting?: Promise<unknown>;
   /** Settles once TaskExit has been published. */
   exitPublished?: Promise<void>;
+  /** A Delete is under way: a concurrent one must not destroy twice nor publish a second TaskDelete. */
+  deleting?: boolean;
 }
 
 type Req = Record<string, any>;
@@ -181,7 +183,15 @@ export class TaskService {
     const id: string = req.id;
     const sandbox = this.sandboxOf(id, req.exec_id);
     const entry = this.entries.get(id)!;
-    const info: ExitInfo = await sandbox.destroy();
+    if (entry.deleting) throw new RpcError(Code.NotFound, `container ${id}: already being deleted`);
+    entry.deleting = true;
+    let info: ExitInfo;
+    try {
+      info = await sandbox.destroy();
+    } catch (err) {
+      entry.deleting = false;
+      throw err;
+    }
     await entry.exitPublished;
     this.entries.delete(id);
     this.opts.events.publish('/tasks/delete', 'containerd.events.TaskDelete', {
