@@ -7,6 +7,7 @@ import * as path from 'path';
 import type { Logger } from '../log/logger';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from './errors';
 import type { ExitRouter } from './exit-router';
+import { ExecExit, ExecProcess, ExecTable } from './exec-process';
 import { ociState, runRuntimeHooks } from './hooks';
 import { validateId } from './ids';
 import { buildInitPlan } from './launch-plan';
@@ -65,6 +66,7 @@ export class Sandbox {
   private destroyed = false;
   /** The bundle's spec as read at create: its later hooks (poststart, poststop) run from it. */
   private spec?: OciSpec;
+  private readonly execs = new ExecTable();
 
   private constructor(
     private readonly deps: SandboxDeps,
@@ -238,6 +240,54 @@ export class Sandbox {
     return this.exited;
   }
 
+  /** Registers an exec (Exec): it runs only when started. */
+  addExec(execId: string, processSpec: unknown, stdio: StdioConfig): ExecProcess {
+    const { status, id } = this.rec;
+    if (status !== 'created' && status !== 'running') {
+      throw failedPrecondition(`container ${id} is ${status}: cannot exec in it`);
+    }
+    const exec = new ExecProcess(execId, processSpec, stdio);
+    this.execs.add(exec);
+    return exec;
+  }
+
+  exec(execId: string): ExecProcess {
+    return this.execs.get(this.rec.id, execId);
+  }
+
+  async startExec(execId: string): Promise<number> {
+    const exec = this.exec(execId);
+    if (this.rec.status !== 'running') {
+      throw failedPrecondition(`container ${this.rec.id} init process is not running`);
+    }
+    return exec.start({
+      containerId: this.rec.id,
+      spec: this.spec!,
+      initPid: this.rec.pid,
+      native: this.deps.native,
+      exits: this.deps.exits,
+      join: (pid) => this.joinContainer(pid),
+    });
+  }
+
+  /** Puts a process (an exec) where the init is: today, nothing beyond its namespaces. */
+  private joinContainer(_pid: number): void {}
+
+  signalExec(execId: string, signal: number): void {
+    this.exec(execId).signal(this.deps.native, signal);
+  }
+
+  deleteExec(execId: string): ExecExit {
+    const info = this.exec(execId).release();
+    this.execs.remove(execId);
+    return info;
+  }
+
+  /** Execs still running (their exits come before the init's, for containerd). */
+  runningExecs(): ExecProcess[] {
+    return this.execs.all().filter((e) => e.status === 'running');
+  }
+
   pids(): number[] {
     if (this.rec.status === 'stopped' || this.rec.pid <= 0) return [];
     // Without a pid namespace of its own the namespace is the host's: only the init is ours.
@@ -275,6 +325,7 @@ export class Sandbox {
   }
 
   private async release(): Promise<void> {
+    for (const e of this.execs.all()) e.dispose();
     this.io?.close();
     if (this.rec.rootfsMounted) {
       await unmountAll(this.deps.native, this.rec.rootfs);

@@ -9,6 +9,7 @@ import type { RootfsMount } from '../sandbox/rootfs';
 import { ExitInfo, Sandbox, SandboxDeps } from '../sandbox/sandbox';
 import type { SandboxStatus } from '../sandbox/state-store';
 import { ZERO_TIME } from '../sandbox/timestamp';
+import { packAny } from '../protocol/proto-registry';
 import { toRpcError } from './error-codes';
 
 export interface EventSink {
@@ -35,6 +36,9 @@ interface Entry {
   exitPublished?: Promise<void>;
   /** A Delete is under way: a concurrent one must not destroy twice nor publish a second TaskDelete. */
   deleting?: boolean;
+  /** Per exec: its Start plus TaskExecStarted, and the publication of its TaskExit. */
+  execStarting: Map<string, Promise<unknown>>;
+  execExitPublished: Map<string, Promise<void>>;
 }
 
 type Req = Record<string, any>;
@@ -62,7 +66,7 @@ export class TaskService {
       ResizePty: (r) => this.resizePty(r),
       Connect: (r) => this.connect(r),
       Shutdown: (r) => this.shutdown(r),
-      Exec: () => this.unimplemented('Exec'),
+      Exec: (r) => this.exec(r),
       Pause: () => this.unimplemented('Pause'),
       Resume: () => this.unimplemented('Resume'),
       Checkpoint: () => this.unimplemented('Checkpoint'),
@@ -89,11 +93,51 @@ export class TaskService {
     throw new RpcError(Code.Unimplemented, `${method} is not implemented by burrow yet`);
   }
 
-  private sandboxOf(id: string, execId?: string): Sandbox {
+  private sandboxOf(id: string): Sandbox {
     const sb = this.entries.get(id)?.sandbox;
     if (!sb) throw new RpcError(Code.NotFound, `container ${id}: container not created`);
-    if (execId) throw new RpcError(Code.NotFound, `container ${id}: process does not exist ${execId}`);
     return sb;
+  }
+
+  private entryOf(id: string): Entry & { sandbox: Sandbox } {
+    this.sandboxOf(id);
+    return this.entries.get(id) as Entry & { sandbox: Sandbox };
+  }
+
+  private async exec(req: Req): Promise<undefined> {
+    const id: string = req.id;
+    const execId: string = req.exec_id;
+    const entry = this.entryOf(id);
+    let processSpec: unknown;
+    try {
+      processSpec = JSON.parse(Buffer.from(req.spec?.value ?? []).toString('utf8'));
+    } catch (err) {
+      throw new RpcError(Code.InvalidArgument, `container ${id} exec ${execId}: process spec is not JSON: ${(err as Error).message}`);
+    }
+    const exec = entry.sandbox.addExec(execId, processSpec, {
+      stdin: req.stdin ?? '',
+      stdout: req.stdout ?? '',
+      stderr: req.stderr ?? '',
+      terminal: !!req.terminal,
+    });
+    entry.execExitPublished.set(
+      execId,
+      exec.exited.then(async (x) => {
+        const started = entry.execStarting.get(execId);
+        if (!started) return;
+        // An exec that failed to start published no TaskExecStarted and gets no TaskExit.
+        if ((await started.then(() => true, () => false)) === false) return;
+        this.opts.events.publish('/tasks/exit', 'containerd.events.TaskExit', {
+          container_id: id,
+          id: execId,
+          pid: x.pid,
+          exit_status: x.exitStatus,
+          exited_at: x.exitedAt,
+        });
+      }),
+    );
+    this.opts.events.publish('/tasks/exec-added', 'containerd.events.TaskExecAdded', { container_id: id, exec_id: execId });
+    return undefined;
   }
 
   private async create(req: Req): Promise<object> {
@@ -101,7 +145,7 @@ export class TaskService {
     validateId(id);
     if (this.entries.has(id)) throw new RpcError(Code.AlreadyExists, `container ${id}: already exists`);
     if (req.checkpoint) throw new RpcError(Code.Unimplemented, `container ${id}: checkpoint restore is not supported`);
-    const entry: Entry = {};
+    const entry: Entry = { execStarting: new Map(), execExitPublished: new Map() };
     // Reserve the id across the await so a concurrent Create of the same id is refused.
     this.entries.set(id, entry);
     let sandbox: Sandbox;
@@ -120,6 +164,8 @@ export class TaskService {
     entry.sandbox = sandbox;
     entry.exitPublished = sandbox.wait().then(async (info) => {
       await entry.starting?.catch(() => undefined);
+      // containerd expects the execs' exits before the init's (runc's shim since 1.6.36/1.7).
+      await Promise.all(sandbox.runningExecs().map((e) => entry.execExitPublished.get(e.execId)));
       this.opts.events.publish('/tasks/exit', 'containerd.events.TaskExit', {
         container_id: id,
         id,
@@ -141,8 +187,23 @@ export class TaskService {
   }
 
   private async start(req: Req): Promise<object> {
-    const sandbox = this.sandboxOf(req.id, req.exec_id);
-    const entry = this.entries.get(req.id)!;
+    const entry = this.entryOf(req.id);
+    const sandbox = entry.sandbox;
+    const execId: string = req.exec_id ?? '';
+    if (execId) {
+      sandbox.exec(execId);
+      const starting = (async () => {
+        const pid = await sandbox.startExec(execId);
+        this.opts.events.publish('/tasks/exec-started', 'containerd.events.TaskExecStarted', {
+          container_id: req.id,
+          exec_id: execId,
+          pid,
+        });
+        return pid;
+      })();
+      entry.execStarting.set(execId, starting);
+      return { pid: await starting };
+    }
     const starting = (async () => {
       const pid = await sandbox.start();
       this.opts.events.publish('/tasks/start', 'containerd.events.TaskStart', { container_id: req.id, pid });
@@ -153,7 +214,24 @@ export class TaskService {
   }
 
   private async state(req: Req): Promise<object> {
-    const rec = this.sandboxOf(req.id, req.exec_id).record;
+    const sandbox = this.sandboxOf(req.id);
+    if (req.exec_id) {
+      const e = sandbox.exec(req.exec_id);
+      return {
+        id: e.execId,
+        bundle: sandbox.record.bundle,
+        pid: e.pid,
+        status: STATUS_CODES[e.status],
+        stdin: e.stdio.stdin,
+        stdout: e.stdio.stdout,
+        stderr: e.stdio.stderr,
+        terminal: e.stdio.terminal,
+        exit_status: e.exit?.exitStatus ?? 0,
+        exited_at: e.exit?.exitedAt ?? ZERO_TIME,
+        exec_id: e.execId,
+      };
+    }
+    const rec = sandbox.record;
     return {
       id: rec.id,
       bundle: rec.bundle,
@@ -170,19 +248,30 @@ export class TaskService {
   }
 
   private async wait(req: Req): Promise<object> {
-    const info = await this.sandboxOf(req.id, req.exec_id).wait();
+    const sandbox = this.sandboxOf(req.id);
+    const info = req.exec_id ? await sandbox.exec(req.exec_id).exited : await sandbox.wait();
     return { exit_status: info.exitStatus, exited_at: info.exitedAt };
   }
 
   private async kill(req: Req): Promise<undefined> {
-    this.sandboxOf(req.id, req.exec_id).signal(req.signal, !!req.all);
+    const sandbox = this.sandboxOf(req.id);
+    if (req.exec_id) sandbox.signalExec(req.exec_id, req.signal);
+    else sandbox.signal(req.signal, !!req.all);
     return undefined;
   }
 
   private async delete(req: Req): Promise<object> {
     const id: string = req.id;
-    const sandbox = this.sandboxOf(id, req.exec_id);
-    const entry = this.entries.get(id)!;
+    const entry = this.entryOf(id);
+    const sandbox = entry.sandbox;
+    if (req.exec_id) {
+      // runc's shim publishes no event for an exec's delete; containerd does not expect one.
+      const x = sandbox.deleteExec(req.exec_id);
+      await entry.execExitPublished.get(req.exec_id);
+      entry.execStarting.delete(req.exec_id);
+      entry.execExitPublished.delete(req.exec_id);
+      return { pid: x.pid, exit_status: x.exitStatus, exited_at: x.exitedAt };
+    }
     if (entry.deleting) throw new RpcError(Code.NotFound, `container ${id}: already being deleted`);
     entry.deleting = true;
     let info: ExitInfo;
@@ -206,18 +295,28 @@ export class TaskService {
   }
 
   private async pids(req: Req): Promise<object> {
-    return { processes: this.sandboxOf(req.id).pids().map((pid) => ({ pid })) };
+    const sandbox = this.sandboxOf(req.id);
+    const execOf = new Map(sandbox.runningExecs().map((e) => [e.pid, e.execId]));
+    return {
+      processes: sandbox.pids().map((pid) => {
+        const execId = execOf.get(pid);
+        // ctr task ps and containerd show which pid is which exec, as with runc.
+        return execId ? { pid, info: packAny('containerd.runc.v1.ProcessDetails', { exec_id: execId }) } : { pid };
+      }),
+    };
   }
 
   private async closeIO(req: Req): Promise<undefined> {
-    const sandbox = this.sandboxOf(req.id, req.exec_id);
-    if (req.stdin) sandbox.closeStdin();
+    const sandbox = this.sandboxOf(req.id);
+    const exec = req.exec_id ? sandbox.exec(req.exec_id) : undefined;
+    if (req.stdin) (exec ?? sandbox).closeStdin();
     return undefined;
   }
 
   private async resizePty(req: Req): Promise<undefined> {
     // Without a terminal there is nothing to resize: runc's shim answers OK as well.
-    this.sandboxOf(req.id, req.exec_id);
+    const sandbox = this.sandboxOf(req.id);
+    if (req.exec_id) sandbox.exec(req.exec_id);
     return undefined;
   }
 

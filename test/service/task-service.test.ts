@@ -393,11 +393,48 @@ describe('service: TaskService', () => {
       await rejectsCode(call('Start', { id: 'c1' }), Code.FailedPrecondition);
     });
 
-    it('Exec, Pause, Resume, Checkpoint, Update and Stats are Unimplemented', async () => {
+    it('Pause, Resume, Checkpoint, Update and Stats are Unimplemented', async () => {
       await create();
-      for (const method of ['Exec', 'Pause', 'Resume', 'Checkpoint', 'Update', 'Stats']) {
+      for (const method of ['Pause', 'Resume', 'Checkpoint', 'Update', 'Stats']) {
         await rejectsCode(call(method, { id: 'c1', exec_id: 'e1' }), Code.Unimplemented, new RegExp(method));
       }
+    });
+  });
+
+  describe('Exec', () => {
+    const execSpec = (proc: Record<string, unknown>) => ({
+      type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process',
+      value: Buffer.from(JSON.stringify(proc)),
+    });
+    const proc = { args: ['sh', '-c', 'exit 4'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] };
+
+    it('registers, starts in the init\'s namespaces, and reports exit before the init\'s', async () => {
+      const initPid = await create();
+      await call('Start', { id: 'c1' });
+      await call('Exec', { id: 'c1', exec_id: 'e1', spec: execSpec(proc) });
+      assert.equal((await call('State', { id: 'c1', exec_id: 'e1' })).status, STATUS.CREATED);
+      const waiting = call('Wait', { id: 'c1', exec_id: 'e1' });
+      const { pid } = await call('Start', { id: 'c1', exec_id: 'e1' });
+      const plan = native.spawned[1].plan;
+      assert.equal(plan.rootfs, null);
+      assert.ok(plan.joinNamespaces.some((j: { path: string }) => j.path === `/proc/${initPid}/ns/mnt`));
+      assert.equal(plan.joinNamespaces[plan.joinNamespaces.length - 1].path, `/proc/${initPid}/ns/mnt`);
+      native.exit(pid, 4);
+      assert.equal((await waiting).exit_status, 4);
+      await rejectsCode(call('Kill', { id: 'c1', exec_id: 'e1', signal: 9 }), Code.NotFound, /already finished/);
+      assert.equal((await call('Delete', { id: 'c1', exec_id: 'e1' })).exit_status, 4);
+      await rejectsCode(call('State', { id: 'c1', exec_id: 'e1' }), Code.NotFound, /process does not exist e1/);
+      assert.deepEqual(sink.topics, ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit']);
+    });
+
+    it('refuses a duplicate exec id, a bad process spec, and an exec before the init runs', async () => {
+      await create();
+      await call('Exec', { id: 'c1', exec_id: 'e1', spec: execSpec(proc) });
+      await rejectsCode(call('Start', { id: 'c1', exec_id: 'e1' }), Code.FailedPrecondition, /init process is not running/);
+      await call('Start', { id: 'c1' });
+      await rejectsCode(call('Exec', { id: 'c1', exec_id: 'e1', spec: execSpec(proc) }), Code.AlreadyExists, /id e1: already exists/);
+      await rejectsCode(call('Exec', { id: 'c1', exec_id: 'e2', spec: execSpec({ cwd: '/' }) }), Code.InvalidArgument, /args/);
+      await rejectsCode(call('Kill', { id: 'c1', exec_id: 'e1', signal: 9 }), Code.FailedPrecondition, /not created/);
     });
   });
 
