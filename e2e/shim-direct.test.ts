@@ -161,7 +161,8 @@ describe('shim binary over ttrpc, without containerd', function () {
     await expectCode(call(client, 'Create', { id: 'nobin', bundle: nobin }), Code.Unknown, /executable file not found in \$PATH/);
     await expectCode(call(client, 'Create', { id: 'stdio', bundle: dir, stdout: '/nonexistent/fifo' }), Code.InvalidArgument, /nonexistent\/fifo/);
     await expectCode(call(client, 'Kill', { id: 'nothing', signal: 9 }), Code.NotFound, /container not created/);
-    await expectCode(call(client, 'Exec', { id: 'codes', exec_id: 'e1' }), Code.Unimplemented, /Exec/);
+    await expectCode(call(client, 'Exec', { id: 'codes', exec_id: 'e1' }), Code.NotFound, /container not created/);
+    await expectCode(call(client, 'Pause', { id: 'codes' }), Code.Unimplemented, /Pause/);
     assert.equal((await call(client, 'Connect', { id: 'nothing' })).task_pid, 0);
 
     const created = await call(client, 'Create', { id: 'codes', bundle: dir });

@@ -5,6 +5,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { run, Result } from './command';
+import { CriHost, CriOptions, cleanupCriHost, criHost, readCriHost, renderCriConfig, writeCniConfig } from './cri-host';
 import { describeMount, unmountUnder } from './mounts';
 import { buildDir, isUnder, repoRoot, sleep } from './paths';
 import {
@@ -28,8 +29,12 @@ const REQUIRED_TOOLS = ['containerd', 'ctr', 'runc', 'busybox', 'tar', 'timeout'
 export interface PrivateContainerdOptions {
   /** Instance name: [a-z0-9-], also the directory name under INSTANCE_BASE and ROOT_BASE. */
   name: string;
-  /** Keep the CRI plugin enabled (default false: disabled, containerd starts faster). */
-  cri?: boolean;
+  /**
+   * Enable the CRI plugin (default false: disabled, containerd starts faster), configured
+   * for this instance only: pause image, runtimes `runc` and `burrow`, a private CNI
+   * bridge network (see cri-host.ts). `true` means `{}`.
+   */
+  cri?: boolean | CriOptions;
   /** Added to containerd's environment, which every shim inherits. */
   extraEnv?: Record<string, string>;
   /** Appended verbatim to config.toml; may only add tables (top-level keys come first in TOML). */
@@ -90,6 +95,8 @@ export class PrivateContainerd {
   readonly configFile: string;
   readonly pidFile: string;
   namespace: string;
+  /** CRI setup (network, pause image, pod log and cgroup roots) when started with `cri`. */
+  cri: CriHost | undefined;
 
   private child: ChildProcess | undefined;
   private exited: { code: number | null; signal: string | null } | undefined;
@@ -134,6 +141,11 @@ export class PrivateContainerd {
 
     fs.mkdirSync(c.state, { recursive: true, mode: 0o711 });
     fs.mkdirSync(c.root, { recursive: true, mode: 0o711 });
+    if (opts.cri) {
+      const criOpts = opts.cri === true ? {} : opts.cri;
+      c.cri = criHost(c.name, c.instanceDir, c.state, criOpts);
+      writeCniConfig(c.cri);
+    }
     fs.writeFileSync(c.configFile, c.renderConfig(opts));
 
     const env: Record<string, string> = {
@@ -198,6 +210,7 @@ export class PrivateContainerd {
       '[plugins."io.containerd.internal.v1.opt"]',
       `  path = ${q(path.join(this.root, 'opt'))}`,
       '',
+      ...(this.cri ? [renderCriConfig(this.cri, opts.cri === true ? {} : opts.cri || {})] : []),
       opts.configExtra ?? '',
       '',
     ].join('\n');
@@ -283,6 +296,12 @@ export class PrivateContainerd {
           survivors.map((p) => procs.get(p) ?? String(p)).join('; '),
       );
     }
+    // Pod netns mounts, veths, the bridge, libcni's cache and pod cgroups (CRI instances only;
+    // the conflist on disk names what an earlier, crashed run of this name used).
+    const cri = readCriHost(this.name, this.instanceDir, this.state) ?? this.cri;
+    const criProblems = cri
+      ? await cleanupCriHost(cri, tasks.map((t) => t.dir), tasks.map((t) => t.id), cgroupHierarchies())
+      : [];
     for (const t of tasks) this.removeTaskLeftovers(t);
     removeFifos(fifos);
 
@@ -298,6 +317,9 @@ export class PrivateContainerd {
     }
     fs.rmSync(this.instanceDir, { recursive: true, force: true });
     fs.rmSync(this.root, { recursive: true, force: true });
+    if (criProblems.length > 0) {
+      throw new Error(`PrivateContainerd ${this.name}: CRI host leftovers not removed: ${criProblems.join('; ')}`);
+    }
   }
 
   private async stopDaemon(pid: number): Promise<void> {

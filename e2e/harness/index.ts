@@ -1,8 +1,10 @@
 // One import for e2e suites: `import { PrivateContainerd, importImage, ... } from './harness'`.
 export * from './command';
 export * from './containerd';
+export * from './cri-host';
 export * from './image';
 export * from './leaks';
 export * from './mounts';
+export * from './pause-image';
 export * from './procfs';
 export { repoRoot, buildDir, isUnder, sleep } from './paths';

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import {
   cgroupHierarchies, CTR_FIFO_DIR, PrivateContainerd, RUNC_SHIM_ROOT, SHIM_SOCKET_DIR, TASK_PLUGIN_DIR,
 } from './containerd';
+import { criLeakEntries, podCgroupDirs } from './cri-host';
 import { describeMount, readMountInfo } from './mounts';
 import { isUnder, sleep } from './paths';
 import { describeProc, listProcesses, readEnviron, withDescendants } from './procfs';
@@ -21,10 +22,13 @@ export type LeakCategory =
   | 'bundle' // <state>/io.containerd.runtime.v2.task/<ns>/<id>
   | 'work-dir' // <root>/io.containerd.runtime.v2.task/<ns>/<id>
   | 'runc-state' // /run/containerd/runc/<ns>/<id> (runc shim, or a shim that reuses runc's root)
-  | 'cgroup'; // <hierarchy>/<ns>/<id> (ctr's default cgroupsPath)
+  | 'cgroup' // <hierarchy>/<ns>/<id> (ctr's default cgroupsPath); CRI instances: pod cgroups under c.cri.cgroupRoot
+  | 'netns' // CRI instances: pod network namespaces (/var/run/netns/cni-*) of this instance
+  | 'cni'; // CRI instances: veths on the instance's bridge, IPAM reservations, libcni result cache files
 
 export const LEAK_CATEGORIES: readonly LeakCategory[] = [
   'process', 'mount', 'shim-socket', 'fifo', 'burrow-state', 'bundle', 'work-dir', 'runc-state', 'cgroup',
+  'netns', 'cni',
 ];
 
 export interface SnapshotOptions {
@@ -76,6 +80,9 @@ export async function snapshotHost(c: PrivateContainerd, opts: SnapshotOptions =
     ...walk(c.state, mountPoints).filter((e) => e.kind === 'fifo').map((e) => e.path),
   ];
 
+  const bundles = c.listBundles();
+  const cri = await criLeakEntries(c.cri, bundles.map((b) => b.dir), bundles.map((b) => b.id));
+
   const entries: Record<LeakCategory, string[]> = {
     process: processes,
     mount,
@@ -85,7 +92,12 @@ export async function snapshotHost(c: PrivateContainerd, opts: SnapshotOptions =
     bundle: grandChildren(path.join(c.state, TASK_PLUGIN_DIR)),
     'work-dir': grandChildren(path.join(c.root, TASK_PLUGIN_DIR)),
     'runc-state': grandChildren(RUNC_SHIM_ROOT),
-    cgroup: cgroupHierarchies().flatMap((h) => namespaces.flatMap((ns) => childDirs(path.join(h, ns)))),
+    cgroup: [
+      ...cgroupHierarchies().flatMap((h) => namespaces.flatMap((ns) => childDirs(path.join(h, ns)))),
+      ...(c.cri ? podCgroupDirs(c.cri, cgroupHierarchies()) : []),
+    ],
+    netns: cri.netns,
+    cni: cri.cni,
   };
   return { instance: c.name, takenAt: new Date(), shimBinaries, entries };
 }

@@ -9,7 +9,7 @@
 use crate::control::{self, CONTINUE, MAPS_WRITTEN, START};
 use crate::hooks;
 use crate::prepared::{Prepared, PreparedDevice, PreparedMount, PreparedSymlink};
-use crate::report::{format_u64, Report, HOOK_POINT, READY};
+use crate::report::{format_u64, Report, HOOK_POINT, READY, TERMINAL};
 use crate::sys::{self, errno, OpenHow};
 use libc::{c_char, c_int};
 use std::ffi::CStr;
@@ -88,11 +88,17 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
             Report::new().push_str("setdomainname ").push(d.to_bytes()).fail(sync, errno());
         }
     }
+    let master = if p.terminal { open_console(p, sync) } else { -1 };
     // chdir as root first (the directory may be reachable only before dropping privileges),
     // and again after switching user when that is what fails, as runc does.
     let cwd_done = libc::chdir(p.cwd.as_ptr()) == 0;
     let mut exe_buf = [0u8; PATH_BUF];
     let exe = find_executable(p, &mut exe_buf, sync);
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: load it before dropping
+    // capabilities and switching user, as runc does. With it, see right before execve.
+    if !p.no_new_privileges {
+        crate::seccomp::load_in_child(&p.seccomp, sync);
+    }
     if let Some(caps) = &p.caps {
         drop_bounding(caps.bounding, sync);
         // Keep the permitted set across the uid change; capset below then sets it exactly.
@@ -114,8 +120,15 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
             Report::new().push_str("set personality").fail(sync, errno());
         }
     }
-    close_other_fds(&[sync, fds.ctl_r]);
+    close_other_fds(&[sync, fds.ctl_r, master]);
     libc::umask(p.umask);
+    if master >= 0 {
+        let mut msg = [TERMINAL, 0, 0, 0, 0];
+        msg[1..5].copy_from_slice(&(master as u32).to_le_bytes());
+        if libc::write(sync, msg.as_ptr() as *const libc::c_void, msg.len()) != msg.len() as isize {
+            libc::_exit(126);
+        }
+    }
     if p.wait_for_start {
         let ready = [READY];
         if libc::write(sync, ready.as_ptr() as *const libc::c_void, 1) != 1 {
@@ -128,11 +141,61 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
         libc::close(fds.ctl_r);
         hooks::run_all("startContainer", &p.start_container_hooks, &state[..n], sync);
     }
+    // The shim holds its own copy of the master by now (taken before it sent start).
+    if master >= 0 {
+        libc::close(master);
+    }
+    // With no_new_privs the filter goes last, so that as few of our own syscalls as possible
+    // (start wait, hooks, closing fds) run under the container's profile, as in runc.
+    if p.no_new_privileges {
+        crate::seccomp::load_in_child(&p.seccomp, sync);
+    }
     libc::execve(exe, p.argv.as_ptr(), p.envp.as_ptr());
     Report::new()
         .push_str("exec ")
         .push(p.argv0.to_bytes())
         .fail(sync, errno());
+}
+
+/// Opens a pty in the container's own devpts (as runc does: `tty` inside shows /dev/pts/N),
+/// makes its slave our stdio and controlling terminal, and returns the master's fd.
+unsafe fn open_console(p: &Prepared, sync: c_int) -> c_int {
+    let master = libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+    if master < 0 {
+        Report::new().push_str("open /dev/ptmx for the terminal").fail(sync, errno());
+    }
+    let mut unlock: c_int = 0;
+    let mut n: libc::c_uint = 0;
+    if libc::ioctl(master, libc::TIOCSPTLCK, &mut unlock) < 0 || libc::ioctl(master, libc::TIOCGPTN, &mut n) < 0 {
+        Report::new().push_str("unlock the terminal").fail(sync, errno());
+    }
+    let mut path = [0u8; 32];
+    let prefix = b"/dev/pts/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut d = [0u8; 20];
+    let digits = format_u64(n as u64, &mut d);
+    path[prefix.len()..prefix.len() + digits.len()].copy_from_slice(digits);
+    let slave = libc::open(path.as_ptr() as *const c_char, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+    if slave < 0 {
+        Report::new().push_str("open the terminal's slave ").push(&path[..prefix.len() + digits.len()]).fail(sync, errno());
+    }
+    // The process's user owns its terminal (it switches to that user later).
+    libc::fchown(slave, p.uid, p.gid);
+    if p.console_rows > 0 && p.console_cols > 0 {
+        let ws = libc::winsize { ws_row: p.console_rows, ws_col: p.console_cols, ws_xpixel: 0, ws_ypixel: 0 };
+        libc::ioctl(slave, libc::TIOCSWINSZ, &ws);
+    }
+    for i in 0..3 {
+        if libc::dup2(slave, i) < 0 {
+            Report::new().push_str("dup2 terminal").fail(sync, errno());
+        }
+    }
+    libc::close(slave);
+    // setsid() ran first thing: we lead a session without a terminal, so this one becomes ours.
+    if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+        Report::new().push_str("make the terminal the controlling terminal").fail(sync, errno());
+    }
+    master
 }
 
 unsafe fn reset_signals() {
@@ -201,11 +264,12 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, sta
         };
         hooks::run_all("createContainer", &p.create_container_hooks, &state[..n], sync);
     }
-    for m in p.masked_paths.iter() {
-        mask_path(rootfd, m, sync);
-    }
+    // Readonly first, as runc: a recursive bind of a readonly path would copy masks inside it.
     for r in p.readonly_paths.iter() {
         readonly_path(rootfd, r, sync);
+    }
+    for m in p.masked_paths.iter() {
+        mask_path(rootfd, m, sync);
     }
     pivot(rootfd, sync);
     libc::close(rootfd);
@@ -517,7 +581,15 @@ unsafe fn mask_path(rootfd: c_int, rel: &CStr, sync: c_int) {
     let rc = if (st.st_mode & libc::S_IFMT) == libc::S_IFDIR {
         libc::mount(c"tmpfs".as_ptr(), target, c"tmpfs".as_ptr(), libc::MS_RDONLY, std::ptr::null())
     } else {
-        libc::mount(c"/dev/null".as_ptr(), target, std::ptr::null(), libc::MS_BIND, std::ptr::null())
+        // The container's own /dev/null, never the host's (whose devtmpfs would show through).
+        let null = match open_in_root(rootfd, c"dev/null", Create::Nothing) {
+            Ok(fd) => fd,
+            Err(e) => Report::new().push_str("open the container's /dev/null to mask /").push(rel.to_bytes()).fail(sync, e),
+        };
+        let mut nbuf = [0u8; 64];
+        let rc = libc::mount(fd_path(null, &mut nbuf), target, std::ptr::null(), libc::MS_BIND, std::ptr::null());
+        libc::close(null);
+        rc
     };
     if rc < 0 {
         Report::new().push_str("mask path /").push(rel.to_bytes()).fail(sync, errno());
@@ -689,7 +761,8 @@ unsafe fn set_credentials(p: &Prepared, sync: c_int) {
 /// Closes every fd but stdio and `keep`: the shim's sockets, pipes and epoll fds must not leak
 /// into the container, and closing (not just CLOEXEC) also drops them while we wait for Start.
 unsafe fn close_other_fds(keep: &[c_int]) {
-    let mut sorted = [-1 as c_int; 2];
+    // A few fds at most: sort them on the stack (no allocation here).
+    let mut sorted = [-1 as c_int; 4];
     let mut n = 0;
     for &k in keep {
         if k >= 3 && n < sorted.len() {
@@ -697,16 +770,16 @@ unsafe fn close_other_fds(keep: &[c_int]) {
             n += 1;
         }
     }
-    if n == 2 && sorted[0] > sorted[1] {
-        sorted.swap(0, 1);
-    }
+    sorted[..n].sort_unstable();
     let mut lo: u32 = 3;
     for &k in sorted[..n].iter() {
         let k = k as u32;
         if k > lo {
             close_span(lo, k - 1);
         }
-        lo = k + 1;
+        if k + 1 > lo {
+            lo = k + 1;
+        }
     }
     close_span(lo, u32::MAX);
 }

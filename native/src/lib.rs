@@ -13,7 +13,9 @@ mod hostmount;
 mod plan;
 mod prepared;
 mod reaper;
+mod relay;
 mod report;
+mod seccomp;
 mod spawn;
 mod sys;
 
@@ -88,6 +90,36 @@ pub extern "C" fn burrow_signal(pid: c_int, sig: c_int) -> c_int {
     match catch_unwind(|| reaper::reaper().map(|r| r.signal(pid, sig))) {
         Ok(Ok(rc)) => rc,
         _ => -libc::ESRCH,
+    }
+}
+
+/// Duplicates fd `fd` of our child `pid` into the shim (its pty master). The new fd, or -errno.
+#[no_mangle]
+pub extern "C" fn burrow_take_fd(pid: c_int, fd: c_int) -> c_int {
+    match catch_unwind(|| reaper::reaper().map(|r| r.take_fd(pid, fd))) {
+        Ok(Ok(rc)) => rc,
+        _ => -libc::ESRCH,
+    }
+}
+
+/// Starts a thread copying pty master ↔ FIFOs; it owns (and closes) the three fds. 0 or -1.
+#[no_mangle]
+pub extern "C" fn burrow_pty_relay(master: c_int, stdin: c_int, stdout: c_int) -> c_int {
+    match catch_unwind(|| relay::start(master, stdin, stdout)) {
+        Ok(Ok(())) => 0,
+        _ => -1,
+    }
+}
+
+/// TIOCSWINSZ on a pty master. 0 or -errno.
+#[no_mangle]
+pub extern "C" fn burrow_resize_pty(master: c_int, cols: c_int, rows: c_int) -> c_int {
+    let ws = libc::winsize { ws_row: rows as u16, ws_col: cols as u16, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: ioctl on an fd the caller owns, with a valid winsize.
+    if unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) } < 0 {
+        -sys::errno()
+    } else {
+        0
     }
 }
 

@@ -52,6 +52,14 @@ pub struct LaunchPlan {
     pub oom_score_adj: Option<i32>,
     /// Host fds for the process's stdin, stdout, stderr; -1 means /dev/null.
     pub stdio: [i32; 3],
+    /// Give the process a pty from the container's own devpts as its controlling terminal.
+    #[serde(default)]
+    pub terminal: bool,
+    /// Initial pty size (rows, columns); 0 = leave the kernel's default.
+    #[serde(default)]
+    pub console_rows: u16,
+    #[serde(default)]
+    pub console_cols: u16,
     /// Stop before execve until the start pipe is written (the OCI "created" state).
     pub wait_for_start: bool,
     /// Written to /proc/<pid>/{uid,gid}_map by the shim when the plan creates a user namespace.
@@ -72,6 +80,9 @@ pub struct LaunchPlan {
     pub create_container_hooks: Vec<HookOp>,
     #[serde(default)]
     pub start_container_hooks: Vec<HookOp>,
+    /// linux.seccomp, compiled to BPF by seccomp.rs before the clone; absent = no filter.
+    #[serde(default)]
+    pub seccomp: Option<crate::seccomp::SeccompPlan>,
 }
 
 #[derive(Deserialize, Debug)]

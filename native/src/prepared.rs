@@ -84,6 +84,9 @@ pub struct Prepared {
     pub oom_score_adj: Option<CString>,
     pub stdio: [i32; 3],
     pub wait_for_start: bool,
+    pub terminal: bool,
+    pub console_rows: u16,
+    pub console_cols: u16,
     /// The child waits for the shim to write its user-namespace maps.
     pub new_user_ns: bool,
     pub sysctl: Vec<(CString, CString)>,
@@ -91,6 +94,8 @@ pub struct Prepared {
     pub pause_before_pivot: bool,
     pub create_container_hooks: Vec<PreparedHook>,
     pub start_container_hooks: Vec<PreparedHook>,
+    /// The compiled seccomp filter the child loads (see child.rs for when).
+    pub seccomp: Option<crate::seccomp::PreparedSeccomp>,
 }
 
 // SAFETY: the raw pointers in argv/envp point into CStrings owned by the same struct, which is
@@ -262,6 +267,9 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
         },
         stdio: plan.stdio,
         wait_for_start: plan.wait_for_start,
+        terminal: plan.terminal,
+        console_rows: plan.console_rows,
+        console_cols: plan.console_cols,
         new_user_ns: plan.clone_flags & libc::CLONE_NEWUSER as u64 != 0,
         sysctl: plan
             .sysctl
@@ -272,5 +280,6 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
         pause_before_pivot: plan.pause_before_pivot,
         create_container_hooks: plan.create_container_hooks.iter().map(prepare_hook).collect::<Result<_, _>>()?,
         start_container_hooks: plan.start_container_hooks.iter().map(prepare_hook).collect::<Result<_, _>>()?,
+        seccomp: plan.seccomp.as_ref().map(crate::seccomp::prepare).transpose()?,
     })
 }

@@ -73,6 +73,23 @@ impl Reaper {
         }
     }
 
+    /// Duplicates fd `fd` of our child `pid` into the shim (pidfd_getfd), e.g. its pty master.
+    pub fn take_fd(&self, pid: i32, fd: c_int) -> c_int {
+        let map = self.pidfds.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&pid) {
+            // SAFETY: the pidfd stays open while we hold the lock.
+            Some(&pidfd) => unsafe {
+                let r = libc::syscall(sys::SYS_PIDFD_GETFD, pidfd, fd, 0) as c_int;
+                if r < 0 {
+                    -errno()
+                } else {
+                    r
+                }
+            },
+            None => -libc::ESRCH,
+        }
+    }
+
     pub fn tracked(&self) -> usize {
         self.pidfds.lock().unwrap_or_else(|e| e.into_inner()).len()
     }

@@ -9,6 +9,8 @@
 pub const READY: u8 = b'R';
 /// Paused before pivot_root for the shim's runtime-namespace hooks (plan.pause_before_pivot).
 pub const HOOK_POINT: u8 = b'H';
+/// b'T' + u32 LE: the child's fd number of its pty master, for the shim to take (pidfd_getfd).
+pub const TERMINAL: u8 = b'T';
 pub const ERROR: u8 = b'E';
 const CAP: usize = 1024;
 

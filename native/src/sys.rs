@@ -8,6 +8,7 @@ pub const SYS_PIDFD_SEND_SIGNAL: c_long = 424;
 pub const SYS_CLONE3: c_long = 435;
 pub const SYS_CLOSE_RANGE: c_long = 436;
 pub const SYS_OPENAT2: c_long = 437;
+pub const SYS_PIDFD_GETFD: c_long = 438;
 
 pub const CLONE_PIDFD: u64 = 0x1000;
 pub const P_PIDFD: libc::idtype_t = 3;

@@ -6,6 +6,7 @@ import * as net from 'net';
 import { FfiNativeRuntime } from '../native/ffi-native';
 import { lookupService } from '../protocol/proto-registry';
 import { TtrpcServer } from '../protocol/ttrpc-server';
+import { CgroupfsDriver } from '../sandbox/cgroups/cgroupfs-driver';
 import { ExitRouter } from '../sandbox/exit-router';
 import { StateStore } from '../sandbox/state-store';
 import { EventPublisher } from '../service/events-publisher';
@@ -50,7 +51,7 @@ export async function serve(flags: ShimFlags): Promise<void> {
 
   const service = new TaskService({
     namespace: flags.namespace,
-    sandboxDeps: { native, store: new StateStore(), exits: new ExitRouter(native, logger), logger },
+    sandboxDeps: { native, store: new StateStore(), exits: new ExitRouter(native, logger), logger, cgroups: new CgroupfsDriver() },
     events: publisher,
     logger,
     onShutdown: () => void stop('shutdown requested with no containers left'),

@@ -79,6 +79,19 @@ async function listenOrJoin(sock: string): Promise<net.Server | undefined> {
   return listen(sock);
 }
 
+/**
+ * The daemon gets containerd's oom_score_adj + 1 (as runc's shim): under memory pressure it
+ * goes before containerd, and containers without their own oomScoreAdj inherit it.
+ */
+function inheritOomScore(pid: number): void {
+  try {
+    const parent = Number(fs.readFileSync(`/proc/${process.ppid}/oom_score_adj`, 'utf8').trim());
+    fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(Math.min(1000, parent + 1)));
+  } catch {
+    // EACCES without privileges or in a user namespace: the daemon keeps the default.
+  }
+}
+
 export async function start(flags: ShimFlags): Promise<number> {
   if (!flags.id || !flags.namespace || !flags.address) {
     process.stderr.write('start needs -id, -namespace and -address\n');
@@ -106,6 +119,7 @@ export async function start(flags: ShimFlags): Promise<number> {
       stdio: ['ignore', 'ignore', logFd, listenFd],
     });
     child.unref();
+    if (child.pid) inheritOomScore(child.pid);
   }
   writeAddress(bundle, address);
   fs.writeSync(1, address);

@@ -22,6 +22,9 @@ type NativeFns = {
   signal(pid: number, sig: number): number;
   mount(m: HostMount): number;
   umount(target: string, flags: number): number;
+  takeFd(pid: number, fd: number): number;
+  ptyRelay(master: number, stdin: number, stdout: number): number;
+  resizePty(master: number, cols: number, rows: number): number;
 };
 
 function libraryPath(): string {
@@ -51,6 +54,17 @@ function loadLibrary(): NativeFns {
       paramsType: [DataType.String, DataType.String, DataType.String, DataType.I64, DataType.String, DataType.String],
     },
     burrow_umount: { library: LIBRARY, retType: DataType.I32, paramsType: [DataType.String, DataType.I32] },
+    burrow_take_fd: { library: LIBRARY, retType: DataType.I32, paramsType: [DataType.I32, DataType.I32] },
+    burrow_pty_relay: {
+      library: LIBRARY,
+      retType: DataType.I32,
+      paramsType: [DataType.I32, DataType.I32, DataType.I32],
+    },
+    burrow_resize_pty: {
+      library: LIBRARY,
+      retType: DataType.I32,
+      paramsType: [DataType.I32, DataType.I32, DataType.I32],
+    },
   });
   return {
     spawn: (plan, out) => fns.burrow_spawn([plan, out, out.length]),
@@ -58,6 +72,9 @@ function loadLibrary(): NativeFns {
     signal: (pid, sig) => fns.burrow_signal([pid, sig]),
     mount: (m) => fns.burrow_mount([m.source, m.target, m.fstype, m.flags, m.data, m.chdir ?? '']),
     umount: (target, flags) => fns.burrow_umount([target, flags]),
+    takeFd: (pid, fd) => fns.burrow_take_fd([pid, fd]),
+    ptyRelay: (master, stdin, stdout) => fns.burrow_pty_relay([master, stdin, stdout]),
+    resizePty: (master, cols, rows) => fns.burrow_resize_pty([master, cols, rows]),
   };
 }
 
@@ -91,6 +108,7 @@ class ChildReport implements SpawnedProcess {
   private releasePromise?: Promise<void>;
   private settleReady!: (err?: Error) => void;
   private settlePaused!: (err?: Error) => void;
+  private childTerminalFd?: number;
   private settleRelease?: (err?: Error) => void;
   private readonly socket: net.Socket;
 
@@ -118,6 +136,10 @@ class ChildReport implements SpawnedProcess {
 
   ready(): Promise<void> {
     return this.readyPromise;
+  }
+
+  terminalFd(): number | undefined {
+    return this.childTerminalFd;
   }
 
   paused(): Promise<void> {
@@ -172,6 +194,12 @@ class ChildReport implements SpawnedProcess {
     this.buffered = Buffer.concat([this.buffered, chunk]);
     while (this.buffered.length > 0) {
       const kind = this.buffered[0];
+      if (kind === 0x54 /* T */) {
+        if (this.buffered.length < 5) return;
+        this.childTerminalFd = this.buffered.readUInt32LE(1);
+        this.buffered = this.buffered.subarray(5);
+        continue;
+      }
       if (kind === 0x48 /* H */) {
         this.buffered = this.buffered.subarray(1);
         this.settlePaused();
@@ -267,6 +295,21 @@ export class FfiNativeRuntime implements NativeRuntime {
   unmount(target: string, flags: number): void {
     const rc = this.fns.umount(target, flags);
     if (rc < 0) throw new NativeError(`unmount ${JSON.stringify(target)}: ${errnoMessage(-rc)}`, errnoName(-rc), -rc);
+  }
+
+  takeFd(pid: number, fd: number): number {
+    const rc = this.fns.takeFd(pid, fd);
+    if (rc < 0) throw new NativeError(`take fd ${fd} of pid ${pid}: ${errnoMessage(-rc)}`, errnoName(-rc), -rc);
+    return rc;
+  }
+
+  startPtyRelay(master: number, stdin: number, stdout: number): void {
+    if (this.fns.ptyRelay(master, stdin, stdout) < 0) throw new NativeError('cannot start the pty relay thread');
+  }
+
+  resizePty(master: number, cols: number, rows: number): void {
+    const rc = this.fns.resizePty(master, cols, rows);
+    if (rc < 0) throw new NativeError(`resize pty: ${errnoMessage(-rc)}`, errnoName(-rc), -rc);
   }
 
   onExit(listener: (rec: ExitRecord) => void): void {

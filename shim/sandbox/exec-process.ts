@@ -8,6 +8,7 @@ import { buildExecPlan, validateExecProcess } from './launch-plan';
 import type { NativeRuntime, SpawnedProcess } from './native-api';
 import type { OciProcess, OciSpec } from './oci-spec';
 import { ProcessIO, StdioConfig } from './stdio';
+import { Terminal } from './terminal';
 import { now, Timestamp } from './timestamp';
 
 export type ExecStatus = 'created' | 'running' | 'stopped';
@@ -38,6 +39,7 @@ export class ExecProcess {
   private settle!: (e: ExecExit) => void;
   private proc?: SpawnedProcess;
   private io?: ProcessIO;
+  private terminal?: Terminal;
   readonly process: OciProcess;
 
   constructor(
@@ -62,12 +64,16 @@ export class ExecProcess {
         process: this.process,
         initPid: ctx.initPid,
         stdio: this.io.fds,
+        terminal: this.stdio.terminal,
       });
       this.proc = ctx.native.spawn(plan);
       this.pid = this.proc.pid;
       void ctx.exits.watch(this.pid).then((rec) => this.finish(rec.exitStatus));
       this.io.releaseChildEnds();
       await this.proc.ready();
+      if (this.stdio.terminal) {
+        this.terminal = Terminal.attach(ctx.native, this.proc, this.io, `container ${ctx.containerId} exec ${this.execId}`);
+      }
       ctx.join(this.pid);
       await this.proc.release();
     } catch (err) {
@@ -90,6 +96,7 @@ export class ExecProcess {
       this.finish(255);
     }
     this.io?.close();
+    this.terminal?.close();
   }
 
   private finish(exitStatus: number): void {
@@ -114,8 +121,13 @@ export class ExecProcess {
     this.io?.closeStdin();
   }
 
+  resizePty(cols: number, rows: number): void {
+    this.terminal?.resize(cols, rows);
+  }
+
   /** Drops everything the shim holds for this exec (its container is being removed). */
   dispose(): void {
+    this.terminal?.close();
     this.io?.close();
     this.proc?.abandon();
   }
@@ -123,6 +135,7 @@ export class ExecProcess {
   /** Forgets the exec; a running one must be stopped first. */
   release(): ExecExit {
     if (this.status === 'running') throw failedPrecondition(`exec ${this.execId}: cannot delete a running process`);
+    this.terminal?.close();
     this.io?.close();
     this.proc?.abandon();
     // Deleting an exec that never started: it will never run.

@@ -4,11 +4,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CAPABILITY_SETS, capabilityNumbers } from './capabilities';
+import { cgroupLocation } from './cgroups/cgroups-path';
+import { parseResources } from './cgroups/resources';
 import { invalidArgument } from './errors';
 import * as L from './linux';
 import { BIND_REMOUNT_FLAGS, parseMountOptions, propagationFlags } from './mount-options';
 import type { OciMount, OciProcess, OciSpec } from './oci-spec';
+import { withHome } from './passwd';
 import { rlimitNumber } from './rlimits';
+import { SeccompPlan, seccompPlan } from './seccomp';
 import { rejectUnknownFields } from './spec-fields';
 import { SysctlOp, sysctlOps } from './sysctl';
 
@@ -91,6 +95,10 @@ export interface LaunchPlan {
   noNewPrivileges: boolean;
   oomScoreAdj: number | null;
   stdio: [number, number, number];
+  /** A pty from the container's devpts as stdio and controlling terminal. */
+  terminal: boolean;
+  consoleRows: number;
+  consoleCols: number;
   waitForStart: boolean;
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];
@@ -100,6 +108,8 @@ export interface LaunchPlan {
   pauseBeforePivot: boolean;
   createContainerHooks: HookOp[];
   startContainerHooks: HookOp[];
+  /** linux.seccomp (shim/sandbox/seccomp.ts); null = no filter. */
+  seccomp: SeccompPlan | null;
 }
 
 const NAMESPACE_FLAGS: Record<string, number> = {
@@ -163,6 +173,10 @@ function planNamespaces(spec: OciSpec): NamespacePlan {
   if (plan.created.has('user') && !((spec.linux?.uidMappings?.length ?? 0) > 0 && (spec.linux?.gidMappings?.length ?? 0) > 0)) {
     throw invalidArgument('linux.uidMappings/gidMappings: a new user namespace needs both uid and gid mappings');
   }
+  if (plan.joined.has('user')) {
+    // Namespaces created by clone3 before the setns would belong to the host's user namespace.
+    throw invalidArgument('linux.namespaces: joining a user namespace by path is not supported yet');
+  }
   if (hasMappings && !plan.created.has('user')) {
     throw invalidArgument('linux.uidMappings/gidMappings: mappings need a new user namespace in linux.namespaces');
   }
@@ -173,7 +187,23 @@ function planNamespaces(spec: OciSpec): NamespacePlan {
   return plan;
 }
 
-function mountOp(m: OciMount, i: number, bundle: string): MountOp {
+/**
+ * A tmpfs without mode= keeps the mode of the directory it covers, as runc does; a directory
+ * that does not exist yet is created 0755.
+ */
+function tmpfsData(data: string, rootfs: string, target: string): string {
+  if (/(^|,)mode=/.test(data)) return data;
+  let mode = 0o755;
+  try {
+    const st = fs.lstatSync(path.join(rootfs, target));
+    if (st.isDirectory()) mode = st.mode & 0o7777;
+  } catch {
+    // Not in the image: created 0755 in the container.
+  }
+  return [data, `mode=${mode.toString(8)}`].filter(Boolean).join(',');
+}
+
+function mountOp(m: OciMount, i: number, bundle: string, rootfs: string): MountOp {
   const field = `mounts[${i}]`;
   if (!path.isAbsolute(m.destination)) {
     throw invalidArgument(`${field}.destination ${JSON.stringify(m.destination)} must be an absolute path`);
@@ -212,7 +242,7 @@ function mountOp(m: OciMount, i: number, bundle: string): MountOp {
     target,
     fstype: type,
     flags: opts.flags,
-    data: opts.data,
+    data: type === 'tmpfs' ? tmpfsData(opts.data, rootfs, target) : opts.data,
     remountFlags: 0,
     propagation: opts.propagation,
     fileTarget: false,
@@ -272,8 +302,6 @@ function capabilityPlan(proc: OciProcess): CapabilityPlan | null {
 function rejectUnsupported(spec: OciSpec): void {
   const proc = spec.process!;
   if (proc.selinuxLabel) throw invalidArgument('process.selinuxLabel: SELinux is not supported by Burrow');
-  if (proc.terminal) throw invalidArgument('process.terminal: terminals are not supported yet');
-  if (spec.linux?.seccomp) throw invalidArgument('linux.seccomp: seccomp filters are not supported yet');
   if (spec.linux?.mountLabel) throw invalidArgument('linux.mountLabel: SELinux is not supported by Burrow');
 }
 
@@ -329,6 +357,9 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   const proc = spec.process!;
   rejectUnsupported(spec);
   rejectUnknownFields(spec);
+  // Checked here with every other field; the sandbox's cgroup manager applies them (cgroups/).
+  parseResources(spec.linux?.resources);
+  cgroupLocation(spec.linux?.cgroupsPath, id);
   // Every hook is checked at Create, also those that run later (poststart, poststop).
   for (const kind of Object.keys(spec.hooks ?? {})) {
     if (!HOOK_KINDS.includes(kind)) throw invalidArgument(`hooks.${kind}: unknown hook kind`);
@@ -351,9 +382,9 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     if (flags & L.MS_SHARED) throw invalidArgument(`linux.rootfsPropagation: ${rp} is not supported yet`);
     rootPropagation = flags;
   }
-  const mounts = (spec.mounts ?? []).map((m, i) => mountOp(m, i, bundle));
+  const rootfs = path.isAbsolute(spec.root!.path) ? spec.root!.path : path.join(bundle, spec.root!.path);
+  const mounts = (spec.mounts ?? []).map((m, i) => mountOp(m, i, bundle, rootfs));
   const devBound = mounts.some((m) => m.target === '/dev' && m.fstype === 'bind');
-  const rootPath = spec.root!.path;
   const rlimits = (proc.rlimits ?? []).map((r, i) => ({
     resource: rlimitNumber(r.type, `process.rlimits[${i}]`),
     soft: r.soft,
@@ -361,12 +392,12 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   }));
   // A process without PATH still gets its argv[0] looked up in the default PATH (native side),
   // but its environment stays exactly as the spec says.
-  const env = proc.env ?? [];
+  const env = withHome(proc.env ?? [], rootfs, proc.user.uid);
   return {
     id,
     cloneFlags: ns.cloneFlags,
     joinNamespaces: ns.joins,
-    rootfs: path.isAbsolute(rootPath) ? rootPath : path.join(bundle, rootPath),
+    rootfs,
     rootPropagation,
     readonlyRoot: spec.root!.readonly === true,
     mounts,
@@ -388,6 +419,9 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     noNewPrivileges: proc.noNewPrivileges === true,
     oomScoreAdj: proc.oomScoreAdj ?? null,
     stdio: input.stdio,
+    terminal: proc.terminal === true,
+    consoleRows: proc.consoleSize?.height ?? 0,
+    consoleCols: proc.consoleSize?.width ?? 0,
     waitForStart: true,
     uidMappings: idMappings(spec.linux?.uidMappings, 'linux.uidMappings'),
     gidMappings: idMappings(spec.linux?.gidMappings, 'linux.gidMappings'),
@@ -396,6 +430,7 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     pauseBeforePivot: ['prestart', 'createRuntime', 'createContainer'].some((k) => (spec.hooks?.[k]?.length ?? 0) > 0),
     createContainerHooks: hookOps(spec, 'createContainer'),
     startContainerHooks: hookOps(spec, 'startContainer'),
+    seccomp: seccompPlan(spec.linux?.seccomp),
   };
 }
 
@@ -419,6 +454,8 @@ export interface ExecPlanInput {
   process: OciProcess;
   initPid: number;
   stdio: [number, number, number];
+  /** ExecProcessRequest.terminal: it wins over the process spec's, as in runc's shim. */
+  terminal: boolean;
 }
 
 /** Checks an exec's process object (it arrives as JSON in the request, unvalidated). */
@@ -437,7 +474,6 @@ export function validateExecProcess(p: unknown, execId: string): OciProcess {
     throw invalidArgument(`${field}.env must be an array of strings`);
   }
   if (proc.selinuxLabel) throw invalidArgument(`${field}.selinuxLabel: SELinux is not supported by Burrow`);
-  if (proc.terminal) throw invalidArgument(`${field}.terminal: terminals are not supported yet`);
   return proc as OciProcess;
 }
 
@@ -468,7 +504,8 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
     domainname: null,
     cwd: proc.cwd,
     args: proc.args!,
-    env: proc.env ?? [],
+    // The container's files, through the init's root: /etc/passwd as the container sees it.
+    env: withHome(proc.env ?? [], `/proc/${initPid}/root`, proc.user.uid),
     uid: proc.user.uid,
     gid: proc.user.gid,
     additionalGids: proc.user.additionalGids ?? [],
@@ -482,6 +519,9 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
     noNewPrivileges: proc.noNewPrivileges === true,
     oomScoreAdj: proc.oomScoreAdj ?? null,
     stdio: input.stdio,
+    terminal: input.terminal,
+    consoleRows: proc.consoleSize?.height ?? 0,
+    consoleCols: proc.consoleSize?.width ?? 0,
     waitForStart: true,
     uidMappings: [],
     gidMappings: [],
@@ -490,5 +530,7 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
     pauseBeforePivot: false,
     createContainerHooks: [],
     startContainerHooks: [],
+    // The container's filter applies to its execs too, as in runc.
+    seccomp: seccompPlan(spec.linux?.seccomp),
   };
 }

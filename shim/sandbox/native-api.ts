@@ -28,6 +28,8 @@ export interface SpawnedProcess {
    * startContainer hooks; resolves once execve succeeded.
    */
   release(state?: Buffer): Promise<void>;
+  /** The child's fd number of its pty master (plans with `terminal`), known once ready. */
+  terminalFd(): number | undefined;
   /** Drops the control pipe so a process still blocked before execve exits without running. */
   abandon(): void;
 }
@@ -49,6 +51,11 @@ export interface NativeRuntime {
   mount(m: HostMount): void;
   /** Throws an error carrying the errno name in `code` (EINVAL when nothing is mounted there). */
   unmount(target: string, flags: number): void;
+  /** A copy of fd `fd` of our child `pid` (pidfd_getfd): how the shim gets a pty master. */
+  takeFd(pid: number, fd: number): number;
+  /** Copies pty master ↔ FIFOs on a native thread, which owns and closes the three fds. */
+  startPtyRelay(master: number, stdin: number, stdout: number): void;
+  resizePty(master: number, cols: number, rows: number): void;
   /** Every exit of a process we spawned, exactly once per process. */
   onExit(listener: (rec: ExitRecord) => void): void;
 }

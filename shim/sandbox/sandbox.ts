@@ -5,6 +5,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Logger } from '../log/logger';
+import { CgroupNamespaceHolder, joinCgroupNamespace, needsCgroupNamespaceHolder } from './cgroups/cgroup-namespace';
+import { killLeftovers, openCgroup, removeCgroupDirs } from './cgroups/container-cgroup';
+import type { CgroupDriver, CgroupManager } from './cgroups/manager';
+import { parseResources } from './cgroups/resources';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from './errors';
 import type { ExitRouter } from './exit-router';
 import { ExecExit, ExecProcess, ExecTable } from './exec-process';
@@ -17,6 +21,7 @@ import { isSameProcess, pidsInNamespaceOf, processStartTime } from './proc';
 import { mountRootfs, RootfsMount, unmountAll } from './rootfs';
 import type { SandboxRecord, StateStore } from './state-store';
 import { ProcessIO, StdioConfig } from './stdio';
+import { Terminal } from './terminal';
 import { now, Timestamp } from './timestamp';
 
 export interface SandboxDeps {
@@ -24,6 +29,8 @@ export interface SandboxDeps {
   store: StateStore;
   exits: ExitRouter;
   logger: Logger;
+  /** Makes each container's cgroup (cgroups/cgroupfs-driver.ts); absent only in tests without cgroups. */
+  cgroups?: CgroupDriver;
 }
 
 export interface CreateOptions {
@@ -44,14 +51,6 @@ const SIGKILL = 9;
 
 /** Spec fields this version honours only partly: said in the log, never silently dropped. */
 function warnUnapplied(logger: Logger, id: string, spec: OciSpec): void {
-  const linux = spec.linux ?? {};
-  const ignored = (['cgroupsPath', 'resources'] as const).filter((k) => linux[k] !== undefined);
-  if (ignored.length > 0) {
-    logger.warn('cgroups are not applied yet: the container runs in the shim\'s cgroup', {
-      id,
-      ignored: ignored.map((k) => `linux.${k}`).join(','),
-    });
-  }
   if (spec.process?.apparmorProfile) {
     logger.warn('AppArmor is not supported: process.apparmorProfile ignored', { id, profile: spec.process.apparmorProfile });
   }
@@ -67,6 +66,10 @@ export class Sandbox {
   /** The bundle's spec as read at create: its later hooks (poststart, poststop) run from it. */
   private spec?: OciSpec;
   private readonly execs = new ExecTable();
+  private terminal?: Terminal;
+  private cgroup?: CgroupManager;
+  /** Holds the container's cgroup namespace until the init has joined it (cgroups/cgroup-namespace.ts). */
+  private cgroupNs?: CgroupNamespaceHolder;
 
   private constructor(
     private readonly deps: SandboxDeps,
@@ -115,9 +118,20 @@ export class Sandbox {
     try {
       sb.persist();
       sb.prepareRootfs(opts.rootfsMounts);
-      sb.io = ProcessIO.open(opts.stdio, `container ${opts.id}`);
+      // The spec decides whether the init has a terminal (runc reads it from there too).
+      sb.rec.stdio = { ...opts.stdio, terminal: spec.process?.terminal === true };
+      sb.io = ProcessIO.open(sb.rec.stdio, `container ${opts.id}`);
       const plan = buildInitPlan({ id: opts.id, bundle: opts.bundle, spec, stdio: sb.io.fds });
-      sb.proc = deps.native.spawn(plan);
+      // The cgroup exists with its limits before the init does; its paths are persisted first,
+      // so that every later failure (and the delete helper) removes it.
+      sb.cgroup = openCgroup(deps.cgroups, opts.id, opts.namespace, spec);
+      sb.rec.cgroupPaths = sb.cgroup?.paths;
+      sb.persist();
+      sb.cgroup?.apply(parseResources(spec.linux?.resources), spec.linux?.devices);
+      if (sb.cgroup && needsCgroupNamespaceHolder(plan)) sb.cgroupNs = await CgroupNamespaceHolder.create(sb.cgroup, opts.id);
+      sb.proc = deps.native.spawn(sb.cgroupNs ? joinCgroupNamespace(plan, sb.cgroupNs.path) : plan);
+      // Still before execve (it waits for Start): no user code runs outside the cgroup.
+      sb.cgroup?.addProcess(sb.proc.pid);
       sb.rec.pid = sb.proc.pid;
       sb.rec.pidStartTime = processStartTime(sb.proc.pid);
       sb.exited = sb.trackExit(sb.proc.pid);
@@ -134,6 +148,8 @@ export class Sandbox {
         sb.proc.resume(Buffer.from(JSON.stringify(state)));
       }
       await sb.proc.ready();
+      await sb.cgroupNs?.dispose();
+      if (plan.terminal) sb.terminal = Terminal.attach(deps.native, sb.proc, sb.io, `container ${opts.id}`);
       sb.rec.status = 'created';
       sb.persist();
       return sb;
@@ -169,6 +185,8 @@ export class Sandbox {
     this.rec.exitStatus = info.exitStatus;
     this.rec.exitedAt = info.exitedAt;
     this.persist();
+    // Without a pid namespace of its own nothing kills the init's processes with it.
+    if (!this.rec.privatePidNamespace) killLeftovers(this.cgroup, this.rec.id, this.deps.logger);
     this.deps.logger.debug('container init exited', { id: this.rec.id, pid, exitStatus: info.exitStatus });
     return info;
   }
@@ -200,6 +218,10 @@ export class Sandbox {
     try {
       await this.proc.release(Buffer.from(JSON.stringify(this.hookState('created'))));
     } catch (err) {
+      // The child exits right after reporting: let its exit be recorded first, so that a
+      // client seeing Start fail finds the task stopped (and deletes it), not still created.
+      const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref());
+      await Promise.race([this.exited, timeout]);
       throw failedPrecondition(`container ${this.rec.id}: start: ${(err as Error).message}`);
     }
     // A program that exits at once may already have been reaped.
@@ -217,7 +239,8 @@ export class Sandbox {
     if (status === 'stopped') throw notFound(`container ${id}: process already finished`);
     if (status === 'creating') throw failedPrecondition(`container ${id} is still being created`);
     if (all && !(this.rec.privatePidNamespace && signal === SIGKILL)) {
-      for (const p of pidsInNamespaceOf(pid)) {
+      if (this.cgroup) this.cgroup.kill(signal, pid);
+      else for (const p of pidsInNamespaceOf(pid)) {
         if (p === pid) continue;
         try {
           process.kill(p, signal);
@@ -270,8 +293,10 @@ export class Sandbox {
     });
   }
 
-  /** Puts a process (an exec) where the init is: today, nothing beyond its namespaces. */
-  private joinContainer(_pid: number): void {}
+  /** Puts a process (an exec) where the init is, beyond its namespaces: in its cgroup. */
+  private joinContainer(pid: number): void {
+    this.cgroup?.addProcess(pid);
+  }
 
   signalExec(execId: string, signal: number): void {
     this.exec(execId).signal(this.deps.native, signal);
@@ -290,12 +315,17 @@ export class Sandbox {
 
   pids(): number[] {
     if (this.rec.status === 'stopped' || this.rec.pid <= 0) return [];
+    if (this.cgroup) return this.cgroup.pids();
     // Without a pid namespace of its own the namespace is the host's: only the init is ours.
     return this.rec.privatePidNamespace ? pidsInNamespaceOf(this.rec.pid) : [this.rec.pid];
   }
 
   closeStdin(): void {
     this.io?.closeStdin();
+  }
+
+  resizePty(cols: number, rows: number): void {
+    this.terminal?.resize(cols, rows);
   }
 
   /**
@@ -326,11 +356,14 @@ export class Sandbox {
 
   private async release(): Promise<void> {
     for (const e of this.execs.all()) e.dispose();
+    this.terminal?.close();
     this.io?.close();
     if (this.rec.rootfsMounted) {
       await unmountAll(this.deps.native, this.rec.rootfs);
       this.rec.rootfsMounted = false;
     }
+    // After the init exited: the cgroup must be gone once the container is deleted.
+    await this.cgroup?.destroy();
     this.deps.store.remove(this.rec.namespace, this.rec.id);
     this.destroyed = true;
   }
@@ -339,6 +372,7 @@ export class Sandbox {
     const log = this.deps.logger;
     this.proc?.abandon();
     this.killQuietly();
+    await this.cgroupNs?.dispose();
     if (this.exited) {
       const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), KILL_WAIT_MS).unref());
       if ((await Promise.race([this.exited, timeout])) === undefined) {
@@ -399,6 +433,8 @@ export async function forceCleanup(
     }
   }
   await unmountAll(native as NativeRuntime, rec?.rootfs ?? path.join(bundle, 'rootfs'));
+  // Kills what is left in it (processes outside a pid namespace of their own survive the init).
+  await removeCgroupDirs(id, rec?.cgroupPaths ?? []);
   store.remove(namespace, id);
   if (rec) {
     // The container was never deleted through its shim: its poststop hooks have not run yet.

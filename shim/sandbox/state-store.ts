@@ -22,6 +22,8 @@ export interface SandboxRecord {
   pidStartTime?: string;
   /** The init runs in a pid namespace of its own (its exit kills every process in it). */
   privatePidNamespace: boolean;
+  /** The container's cgroup directories (one per hierarchy), so a cleanup without the shim can remove them. */
+  cgroupPaths?: string[];
   status: SandboxStatus;
   exitStatus?: number;
   exitedAt?: Timestamp;

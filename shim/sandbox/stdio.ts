@@ -31,6 +31,8 @@ export class ProcessIO {
   private readonly childEnds: number[] = [];
   private readonly keepAlive: number[] = [];
   private stdinWriter = -1;
+  /** With a terminal: the FIFO ends the pty relay will own (stdin reader, stdout writer). */
+  private relay: { stdin: number; stdout: number } = { stdin: -1, stdout: -1 };
 
   private constructor(private readonly owner: string) {}
 
@@ -47,7 +49,18 @@ export class ProcessIO {
   }
 
   private openAll(cfg: StdioConfig): void {
-    if (cfg.terminal) throw invalidArgument(`${this.owner}: terminal is not supported yet`);
+    if (cfg.terminal) {
+      // The process gets its pty as stdio; the FIFOs go to the relay (stderr is unused, and
+      // the client never opens it with a terminal).
+      if (cfg.stdin) this.relay.stdin = this.untrack(this.openStdin(cfg.stdin));
+      if (cfg.stdout) {
+        if (schemeOf(cfg.stdout) !== 'fifo') {
+          throw invalidArgument(`${this.owner}: stdout ${JSON.stringify(cfg.stdout)}: only FIFOs with a terminal`);
+        }
+        this.relay.stdout = this.untrack(this.openOutput(cfg.stdout));
+      }
+      return;
+    }
     if (cfg.stdin) this.fds[0] = this.openStdin(cfg.stdin);
     const url = cfg.stdout ? schemeOf(cfg.stdout) : 'fifo';
     if (url === 'file') {
@@ -63,6 +76,18 @@ export class ProcessIO {
     }
     if (cfg.stdout) this.fds[1] = this.openOutput(cfg.stdout);
     if (cfg.stderr) this.fds[2] = cfg.stderr === cfg.stdout ? this.fds[1] : this.openOutput(cfg.stderr);
+  }
+
+  private untrack(fd: number): number {
+    this.childEnds.splice(this.childEnds.indexOf(fd), 1);
+    return fd;
+  }
+
+  /** The FIFO ends for the pty relay; from now on the relay owns (and closes) them. */
+  handOverToRelay(): { stdin: number; stdout: number } {
+    const r = this.relay;
+    this.relay = { stdin: -1, stdout: -1 };
+    return r;
   }
 
   private track(fd: number, list: number[]): number {
@@ -108,6 +133,8 @@ export class ProcessIO {
   }
 
   close(): void {
+    for (const fd of [this.relay.stdin, this.relay.stdout]) if (fd >= 0) closeQuietly(fd);
+    this.relay = { stdin: -1, stdout: -1 };
     this.releaseChildEnds();
     this.closeStdin();
     for (const fd of this.keepAlive.splice(0)) closeQuietly(fd);

@@ -314,9 +314,9 @@ export class TaskService {
   }
 
   private async resizePty(req: Req): Promise<undefined> {
-    // Without a terminal there is nothing to resize: runc's shim answers OK as well.
     const sandbox = this.sandboxOf(req.id);
-    if (req.exec_id) sandbox.exec(req.exec_id);
+    // Without a terminal there is nothing to resize: runc's shim answers OK as well.
+    (req.exec_id ? sandbox.exec(req.exec_id) : sandbox).resizePty(req.width, req.height);
     return undefined;
   }
 

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 // A NativeRuntime without syscalls, for the sandbox and service tests: it records every spawn
 // plan, signal, mount and unmount, and lets the test decide when a process is ready, when its
 // release (execve) completes and when it exits.
@@ -44,6 +45,8 @@ export class FakeProcess implements SpawnedProcess {
   /** The OCI state handed over by each resume() call. */
   readonly resumeStates: Buffer[] = [];
   exitStatus?: number;
+  /** The child's pty master fd number a terminal plan reports (any number: it is fake). */
+  childTerminalFd?: number;
   private readonly readyD = deferred<void>();
   private readonly pausedD = deferred<void>();
   private readonly releaseD = deferred<void>();
@@ -55,6 +58,10 @@ export class FakeProcess implements SpawnedProcess {
 
   ready(): Promise<void> {
     return this.readyD.promise;
+  }
+
+  terminalFd(): number | undefined {
+    return this.childTerminalFd ?? (this.plan.terminal ? 100 : undefined);
   }
 
   paused(): Promise<void> {
@@ -117,12 +124,30 @@ export interface FakeNativeOptions {
 }
 
 export class FakeNative implements NativeRuntime {
+  /** takeFd hands out real fds (of /dev/null) so that closing them is a real close. */
+  takeFd(_pid: number, _fd: number): number {
+    return fs.openSync('/dev/null', 'r');
+  }
+
+  startPtyRelay(master: number, stdin: number, stdout: number): void {
+    this.relays.push({ master, stdin, stdout });
+    // The real relay owns and closes them when the pty hangs up; a fake closes at once.
+    for (const fd of [master, stdin, stdout]) if (fd >= 0) fs.closeSync(fd);
+  }
+
+  resizePty(master: number, cols: number, rows: number): void {
+    this.resizes.push({ master, cols, rows });
+  }
+
   readonly spawned: FakeProcess[] = [];
   readonly signals: SignalRecord[] = [];
   /** Every mount(2) call, in order (remounts and propagation changes included). */
   readonly mountCalls: HostMount[] = [];
   /** Every unmount call, in order, also the failing ones. */
   readonly unmountCalls: Array<{ target: string; flags: number }> = [];
+  /** pty relays started, and resizes, as the Terminal class drives them. */
+  readonly relays: Array<{ master: number; stdin: number; stdout: number }> = [];
+  readonly resizes: Array<{ master: number; cols: number; rows: number }> = [];
   /** What is mounted now: one entry per mount stacked on a target. */
   readonly mountTable: string[] = [];
   /** Set to make the next spawn throw it. */

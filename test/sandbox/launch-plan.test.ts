@@ -52,7 +52,8 @@ describe('sandbox: buildInitPlan', () => {
       assert.equal(p.rootfs, path.join(bundle, 'rootfs'), 'relative root.path is resolved against the bundle');
       assert.equal(p.readonlyRoot, false);
       assert.deepEqual(p.args, ['sleep', '300']);
-      assert.deepEqual(p.env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+      // No /etc/passwd in this rootfs: HOME defaults to "/", as in runc.
+      assert.deepEqual(p.env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/']);
       assert.equal(p.cwd, '/');
       assert.equal(p.uid, 0);
       assert.equal(p.gid, 0);
@@ -139,7 +140,7 @@ describe('sandbox: buildInitPlan', () => {
       ]);
     });
 
-    it('joins in setns order: user first, whatever the spec order', () => {
+    it('joins in setns order, whatever the spec order', () => {
       const p = plan((s) => {
         s.linux!.namespaces = [
           { type: 'cgroup', path: '/proc/7/ns/cgroup' },
@@ -148,18 +149,32 @@ describe('sandbox: buildInitPlan', () => {
           { type: 'mount' },
           { type: 'uts', path: '/proc/7/ns/uts' },
           { type: 'ipc', path: '/proc/7/ns/ipc' },
-          { type: 'user', path: '/proc/7/ns/user' },
         ];
       });
       assert.deepEqual(
         p.joinNamespaces.map((j) => j.path),
-        ['/proc/7/ns/user', '/proc/7/ns/ipc', '/proc/7/ns/uts', '/proc/7/ns/net', '/proc/7/ns/pid', '/proc/7/ns/cgroup'],
+        ['/proc/7/ns/ipc', '/proc/7/ns/uts', '/proc/7/ns/net', '/proc/7/ns/pid', '/proc/7/ns/cgroup'],
       );
       assert.deepEqual(
         p.joinNamespaces.map((j) => j.flag),
-        [L.CLONE_NEWUSER, L.CLONE_NEWIPC, L.CLONE_NEWUTS, L.CLONE_NEWNET, L.CLONE_NEWPID, L.CLONE_NEWCGROUP],
+        [L.CLONE_NEWIPC, L.CLONE_NEWUTS, L.CLONE_NEWNET, L.CLONE_NEWPID, L.CLONE_NEWCGROUP],
       );
       assert.equal(p.cloneFlags, L.CLONE_NEWNS);
+    });
+
+    it('refuses to join a user namespace by path, clearly', () => {
+      assertInvalid(() => plan((s) => s.linux!.namespaces!.push({ type: 'user', path: '/proc/7/ns/user' })), 'joining a user namespace');
+    });
+
+    it('takes HOME from the container\'s /etc/passwd when the spec sets none', () => {
+      const p = plan((s) => {
+        fs.mkdirSync(path.join(bundle, s.root!.path, 'etc'), { recursive: true });
+        fs.writeFileSync(path.join(bundle, s.root!.path, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n');
+        s.process!.user = { uid: 1000, gid: 1000 };
+      });
+      assert.ok(p.env.includes('HOME=/home/app'), p.env.join(' '));
+      const kept = plan((s) => s.process!.env!.push('HOME=/custom'));
+      assert.deepEqual(kept.env.filter((e) => e.startsWith('HOME=')), ['HOME=/custom']);
     });
 
     it('creates a cgroup namespace when listed without path', () => {
@@ -450,8 +465,11 @@ describe('sandbox: buildInitPlan', () => {
   });
 
   describe('unsupported features', () => {
-    it('rejects seccomp', () => {
-      assertInvalid(() => plan((s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' })), 'linux.seccomp');
+    it('plans seccomp, and refuses a bad profile by field', () => {
+      const profile = { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] };
+      assert.equal(plan((s) => (s.linux!.seccomp = profile)).seccomp?.syscalls[0].name, 'read');
+      assert.equal(plan().seccomp, null);
+      assertInvalid(() => plan((s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_BOGUS' })), 'linux.seccomp.defaultAction');
     });
 
     it('rejects sysctls that would change the host, naming the key', () => {
@@ -482,8 +500,19 @@ describe('sandbox: buildInitPlan', () => {
       assertInvalid(() => plan((s) => (s.linux!.mountLabel = 'system_u:object_r:container_file_t:s0')), 'linux.mountLabel');
     });
 
-    it('rejects a terminal', () => {
-      assertInvalid(() => plan((s) => (s.process!.terminal = true)), 'process.terminal');
+    it('gives a terminal process a pty of the requested size', () => {
+      const p = plan((s) => {
+        s.process!.terminal = true;
+        s.process!.consoleSize = { height: 40, width: 120 };
+      });
+      assert.equal(p.terminal, true);
+      assert.equal(p.consoleRows, 40);
+      assert.equal(p.consoleCols, 120);
+      assert.equal(plan().terminal, false);
+    });
+
+    it('rejects a field Burrow does not know, by name', () => {
+      assertInvalid(() => plan((s) => ((s.linux as Record<string, unknown>).intelRdt = { closID: 'x' })), 'linux.intelRdt');
     });
 
     it('rejects cgroup mounts', () => {

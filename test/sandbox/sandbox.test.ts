@@ -386,7 +386,7 @@ describe('sandbox: Sandbox', () => {
     });
 
     it('the launch plan is refused', async () => {
-      const bad = makeBundle(tmp, 'seccomp', (s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' }));
+      const bad = makeBundle(tmp, 'seccomp', (s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_BOGUS' }));
       await rejectsWithKind(Sandbox.create(deps, opts({ bundle: bad.bundle, stdio: stdioWithFifos() })), 'invalid-argument', 'linux.seccomp');
       assert.deepEqual(native.spawned, []);
       assertNothingLeft();

@@ -270,9 +270,23 @@ describe('sandbox: ProcessIO', () => {
       assertInvalid(() => open({ stdout: 'syslog://localhost' }), 'syslog://');
     });
 
-    it('rejects a terminal', () => {
+    it('with a terminal, hands the FIFOs to the relay and gives the child none', () => {
       const before = openFdCount();
-      assertInvalid(() => open({ stdout: fifo('out'), terminal: true }), 'container c1', 'terminal');
+      const io = open({ stdin: fifo('tin'), stdout: fifo('tout'), terminal: true });
+      assert.deepEqual(io.fds, [-1, -1, -1]);
+      const relay = io.handOverToRelay();
+      assert.ok(relay.stdin >= 0 && relay.stdout >= 0);
+      // A second hand-over gets nothing: the relay owns the fds now.
+      assert.deepEqual(io.handOverToRelay(), { stdin: -1, stdout: -1 });
+      io.close();
+      fs.closeSync(relay.stdin);
+      fs.closeSync(relay.stdout);
+      assert.equal(openFdCount(), before);
+    });
+
+    it('with a terminal, refuses a file:// stdout and leaves no fd open', () => {
+      const before = openFdCount();
+      assertInvalid(() => open({ stdout: `file://${path.join(dir, 'log')}`, terminal: true }), 'only FIFOs');
       assert.equal(openFdCount(), before);
     });
 

@@ -343,8 +343,8 @@ describe('service: TaskService', () => {
     });
 
     it('a failed Create publishes nothing and frees the id', async () => {
-      const bad = makeBundle(tmp, 'bad', (s) => (s.process!.terminal = true));
-      await rejectsCode(call('Create', createReq('c1', { bundle: bad.bundle })), Code.InvalidArgument, /process\.terminal/);
+      const bad = makeBundle(tmp, 'bad', (s) => ((s.linux as Record<string, unknown>).intelRdt = { closID: 'x' }));
+      await rejectsCode(call('Create', createReq('c1', { bundle: bad.bundle })), Code.InvalidArgument, /linux\.intelRdt/);
       assert.equal(service.containerCount, 0);
       assert.deepEqual(sink.events, []);
       assert.deepEqual(native.mountTable, []);

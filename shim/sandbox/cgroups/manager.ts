@@ -1,0 +1,76 @@
+// What the sandbox needs from a container's cgroup, whatever the cgroup version: the
+// CgroupManager interface, the driver that makes one per container from linux.cgroupsPath, and
+// the write loop both versions share.
+
+import { SandboxError, invalidArgument } from '../errors';
+import type { OciDevice } from '../oci-spec';
+import { cgroupFileExists, CgroupFileError, readCgroupFile, writeCgroupFile } from './cgroupfs';
+import type { CgroupWrite } from './cgroup-write';
+import type { CgroupResources } from './resources';
+
+export interface CgroupManager {
+  readonly version: 1 | 2;
+  /** Every directory of this cgroup: one per v1 hierarchy (and the hybrid unified one), or the v2 one. */
+  readonly paths: string[];
+  /**
+   * Makes the directories. Refuses a cgroup that already has processes (it is someone else's)
+   * without touching it; on failure removes what it made.
+   */
+  create(): void;
+  /** Writes the limits; anything this host cannot honour is an invalid-argument error by field. */
+  apply(resources: CgroupResources, linuxDevices?: OciDevice[]): void;
+  /**
+   * Moves a process (and its threads) into the cgroup, in every hierarchy. A process that has
+   * already exited (ESRCH) is no error: it can run nothing any more, and its own report (a
+   * failed setup) says why it is gone.
+   */
+  addProcess(pid: number): void;
+  /** Every process in the cgroup and its sub-cgroups. */
+  pids(): number[];
+  /** Signals every process in the cgroup but `skip`; returns how many were signalled. */
+  kill(signal: number, skip?: number): number;
+  /** Kills what is left and removes the directories (only those create() made or adopted). */
+  destroy(): Promise<void>;
+}
+
+export interface CgroupRequest {
+  id: string;
+  namespace: string;
+  /** linux.cgroupsPath as in the spec (empty or absent: the container id, below the shim's cgroup). */
+  cgroupsPath?: string;
+}
+
+/** Makes the manager of one container's cgroup; nothing is created before create(). */
+export interface CgroupDriver {
+  forContainer(req: CgroupRequest): CgroupManager;
+}
+
+/**
+ * Writes one planned value into `dir`: the first existing file of its choices. No file at all
+ * means this kernel or mount cannot take the setting: refused, unless the write is optional.
+ */
+export function applyWrite(id: string, dir: string, w: CgroupWrite): void {
+  const field = `linux.resources.${w.field}`;
+  const choice = w.choices.find((c) => cgroupFileExists(dir, c.file));
+  if (!choice) {
+    if (w.optional) return;
+    const files = w.choices.map((c) => c.file).join(' or ');
+    throw invalidArgument(`container ${id}: ${field}: ${dir} has no ${files}: this host's ${w.controller} controller cannot set it`);
+  }
+  try {
+    writeCgroupFile(dir, choice.file, choice.value);
+  } catch (err) {
+    const e = err as CgroupFileError;
+    throw invalidArgument(`container ${id}: ${field}: ${e.message}`);
+  }
+  if (w.check) {
+    const problem = w.check(readCgroupFile(dir, choice.file));
+    if (problem) throw invalidArgument(`container ${id}: ${field}: ${choice.value} in ${dir}/${choice.file}: ${problem}`);
+  }
+}
+
+/** Errors that are not about the spec: the id and the path, as an internal error. */
+export function cgroupError(id: string, what: string, err: unknown): Error {
+  if (err instanceof SandboxError) return err;
+  return new Error(`container ${id}: ${what}: ${(err as Error).message}`);
+}

@@ -1,0 +1,143 @@
+// A container's cgroup on the cgroup v2 (unified) hierarchy: one directory, the controllers
+// its limits need enabled in cgroup.subtree_control of every ancestor.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { failedPrecondition, invalidArgument } from '../errors';
+import type { OciDevice } from '../oci-spec';
+import { cgroupFileExists, CgroupFileError, readCgroupFile, readProcs, removeCgroupDir, signalAll, writeCgroupFile } from './cgroupfs';
+import type { CgroupMount } from './hierarchies';
+import { applyWrite, cgroupError, CgroupManager } from './manager';
+import type { CgroupResources } from './resources';
+import { levelsBelow } from './v1-manager';
+import { v2Writes } from './v2-files';
+
+// Controllers that cannot work in a threaded subtree (cgroups(7)).
+const DOMAIN_CONTROLLERS = new Set(['memory', 'io', 'hugetlb', 'rdma', 'misc']);
+
+const SIGKILL = 9;
+
+export class V2CgroupManager implements CgroupManager {
+  readonly version = 2 as const;
+  private owned = false;
+
+  constructor(
+    readonly id: string,
+    readonly mount: CgroupMount,
+    readonly dir: string,
+  ) {}
+
+  get paths(): string[] {
+    return [this.dir];
+  }
+
+  /** What the hierarchy offers: cgroup.controllers of its root. */
+  availableControllers(): string[] {
+    return readCgroupFile(this.mount.mountPoint, 'cgroup.controllers').split(/\s+/).filter(Boolean);
+  }
+
+  create(): void {
+    const procs = readProcs(this.dir, false);
+    if (procs.length > 0) {
+      throw failedPrecondition(`container ${this.id}: cgroup ${this.dir} already has processes (${procs.join(' ')}): it is not this container's`);
+    }
+    const made: string[] = [];
+    try {
+      for (const level of levelsBelow(this.mount.mountPoint, this.dir)) {
+        if (fs.existsSync(level)) continue;
+        fs.mkdirSync(level, { mode: 0o755 });
+        made.push(level);
+      }
+    } catch (err) {
+      for (const dir of made.reverse()) {
+        try {
+          fs.rmdirSync(dir);
+        } catch {
+          // Best effort: the error that matters is the one thrown below.
+        }
+      }
+      throw cgroupError(this.id, 'create cgroup', err);
+    }
+    this.owned = true;
+  }
+
+  apply(resources: CgroupResources, linuxDevices: OciDevice[] = []): void {
+    const writes = v2Writes(resources, linuxDevices);
+    const needed = [...new Set(writes.map((w) => w.controller).filter((c) => c !== 'cgroup'))];
+    const available = this.availableControllers();
+    for (const w of writes) {
+      if (w.controller !== 'cgroup' && !available.includes(w.controller)) {
+        throw invalidArgument(
+          `container ${this.id}: linux.resources.${w.field}: the ${w.controller} controller is not available in the ` +
+            `cgroup v2 hierarchy on ${this.mount.mountPoint} (its cgroup.controllers: "${available.join(' ')}")`,
+        );
+      }
+    }
+    this.enableControllers(needed);
+    for (const w of writes) applyWrite(this.id, this.dir, w);
+  }
+
+  /**
+   * Enables `controllers` in cgroup.subtree_control from the hierarchy's root down to the
+   * container's parent, so that the container's directory gets their interface files. A
+   * threaded or invalid subtree cannot take domain controllers (runc's CreateCgroupPath check).
+   */
+  private enableControllers(controllers: string[]): void {
+    if (controllers.length === 0) return;
+    const parents = [this.mount.mountPoint, ...levelsBelow(this.mount.mountPoint, path.dirname(this.dir))];
+    for (const level of [...parents.slice(1), this.dir]) {
+      const type = cgroupFileExists(level, 'cgroup.type') ? readCgroupFile(level, 'cgroup.type').trim() : 'domain';
+      const domain = controllers.filter((c) => DOMAIN_CONTROLLERS.has(c));
+      if (type !== 'domain' && domain.length > 0) {
+        throw invalidArgument(
+          `container ${this.id}: linux.resources: cgroup ${level} is "${type}": it cannot have the ${domain.join(', ')} controller(s)`,
+        );
+      }
+    }
+    for (const level of parents) {
+      const enabled = readCgroupFile(level, 'cgroup.subtree_control').split(/\s+/).filter(Boolean);
+      const missing = controllers.filter((c) => !enabled.includes(c));
+      if (missing.length === 0) continue;
+      try {
+        writeCgroupFile(level, 'cgroup.subtree_control', missing.map((c) => `+${c}`).join(' '));
+      } catch (err) {
+        // EBUSY: the cgroup has processes of its own ("no internal processes" rule).
+        throw cgroupError(this.id, `enable ${missing.join(' ')} in ${level}/cgroup.subtree_control`, err);
+      }
+    }
+  }
+
+  addProcess(pid: number): void {
+    try {
+      writeCgroupFile(this.dir, 'cgroup.procs', String(pid));
+    } catch (err) {
+      if ((err as CgroupFileError).code === 'ESRCH') return;
+      throw cgroupError(this.id, `add process ${pid} to cgroup ${this.dir}`, err);
+    }
+  }
+
+  pids(): number[] {
+    return readProcs(this.dir);
+  }
+
+  kill(signal: number, skip?: number): number {
+    const count = readProcs(this.dir).filter((p) => p !== skip).length;
+    // cgroup.kill (Linux 5.14) kills the whole subtree at once, forks in flight included.
+    if (signal === SIGKILL && skip === undefined && cgroupFileExists(this.dir, 'cgroup.kill')) {
+      writeCgroupFile(this.dir, 'cgroup.kill', '1');
+      return count;
+    }
+    return signalAll(this.dir, signal, skip);
+  }
+
+  async destroy(): Promise<void> {
+    if (!this.owned) return;
+    try {
+      if (fs.existsSync(this.dir)) this.kill(SIGKILL);
+      await removeCgroupDir(this.dir);
+    } catch (err) {
+      throw cgroupError(this.id, 'remove cgroup', err);
+    }
+    this.owned = false;
+  }
+}
