@@ -21,7 +21,6 @@ import {
   BUSYBOX_REF,
   buildDir,
   cgroupDirsFor,
-  cgroupHierarchies,
   ensureHostTools,
   findBusybox,
   HostSnapshot,

@@ -905,7 +905,8 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
       name: 'masked-readonly-default',
       covers: 'default maskedPaths (kcore, keys, timer_list, sched_debug, acpi, scsi, /sys/firmware) and readonlyPaths',
       probe: probe(
-        'cat /proc/kcore | head -c1 | wc -c',
+        // Some kernels (this machine's) have no /proc/kcore at all: nothing to mask then.
+        'if [ -e /proc/kcore ]; then cat /proc/kcore | head -c1 | wc -c; else echo no-kcore; fi',
         'for f in /proc/keys /proc/timer_list /proc/sched_debug /proc/latency_stats; do [ -e $f ] && echo "$f $(cat $f | wc -c)"; done',
         'for d in /proc/acpi /proc/scsi /proc/asound /sys/firmware; do [ -e $d ] && echo "$d $(ls $d | wc -l)"; done',
         'echo x > /proc/sys/kernel/domainname', P.rc,
@@ -913,7 +914,7 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
         P.mountsAt('/proc/[a-z_/]+', '/sys/firmware'),
       ),
       check: (p) => {
-        assert.match(p.burrow.stdout, /^0\n/);
+        assert.match(p.burrow.stdout, fs.existsSync('/proc/kcore') ? /^0\n/ : /^no-kcore\n/);
         assert.match(p.burrow.stdout, /can't create \/proc\/sys\/kernel\/domainname: Read-only file system\nrc=1/);
       },
     },

@@ -249,6 +249,9 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, sta
     for s in p.symlinks.iter() {
         make_symlink(rootfd, s, sync);
     }
+    for m in p.late_mounts.iter() {
+        do_mount(rootfd, m, sync);
+    }
     for (path, value) in p.sysctl.iter() {
         write_sysctl(rootfd, path, value, sync);
     }
@@ -380,11 +383,25 @@ unsafe fn do_mount(rootfd: c_int, m: &PreparedMount, sync: c_int) {
     };
     let mut pbuf = [0u8; 64];
     let target = fd_path(fd, &mut pbuf);
+    let mut covered: libc::stat = std::mem::zeroed();
+    if m.keep_mode && libc::fstat(fd, &mut covered) < 0 {
+        mount_fail(m, "stat mount point for ", sync, errno());
+    }
     let data = if m.has_data { m.data.as_ptr() as *const libc::c_void } else { std::ptr::null() };
     if libc::mount(m.source.as_ptr(), target, m.fstype.as_ptr(), m.flags as libc::c_ulong, data) < 0 {
         mount_fail(m, "mount ", sync, errno());
     }
     libc::close(fd);
+    if m.keep_mode {
+        let top = match open_in_root(rootfd, &m.target, Create::Nothing) {
+            Ok(fd) => fd,
+            Err(e) => mount_fail(m, "reopen mount point ", sync, e),
+        };
+        if libc::chmod(fd_path(top, &mut pbuf), covered.st_mode & 0o7777) < 0 {
+            mount_fail(m, "chmod the root of ", sync, errno());
+        }
+        libc::close(top);
+    }
     if m.remount_flags == 0 && m.propagation.is_empty() {
         return;
     }

@@ -24,6 +24,9 @@ pub struct LaunchPlan {
     pub readonly_root: bool,
     #[serde(default)]
     pub mounts: Vec<MountOp>,
+    /// Mount operations after devices and symlinks (read-only remounts of what they live in).
+    #[serde(default)]
+    pub late_mounts: Vec<MountOp>,
     #[serde(default)]
     pub devices: Vec<DeviceOp>,
     #[serde(default)]
@@ -112,6 +115,9 @@ pub struct MountOp {
     /// Create a file (not a directory) as the mount point: bind mount of a file.
     #[serde(default)]
     pub file_target: bool,
+    /// chmod the new mount's root to the mode of the directory it covers (tmpfs, as runc).
+    #[serde(default)]
+    pub keep_mode: bool,
 }
 
 #[derive(Deserialize, Debug)]

@@ -15,6 +15,7 @@ pub struct PreparedMount {
     pub remount_flags: u64,
     pub propagation: Vec<u64>,
     pub file_target: bool,
+    pub keep_mode: bool,
     pub has_data: bool,
 }
 
@@ -57,6 +58,7 @@ pub struct Prepared {
     pub root_propagation: u64,
     pub readonly_root: bool,
     pub mounts: Vec<PreparedMount>,
+    pub late_mounts: Vec<PreparedMount>,
     pub devices: Vec<PreparedDevice>,
     pub symlinks: Vec<PreparedSymlink>,
     pub masked_paths: Vec<CString>,
@@ -126,6 +128,7 @@ fn prepare_mount(m: &MountOp) -> Result<PreparedMount, String> {
         remount_flags: m.remount_flags,
         propagation: m.propagation.clone(),
         file_target: m.file_target,
+        keep_mode: m.keep_mode,
     })
 }
 
@@ -231,6 +234,7 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
         root_propagation: plan.root_propagation,
         readonly_root: plan.readonly_root,
         mounts: plan.mounts.iter().map(prepare_mount).collect::<Result<_, _>>()?,
+        late_mounts: plan.late_mounts.iter().map(prepare_mount).collect::<Result<_, _>>()?,
         devices: plan.devices.iter().map(prepare_device).collect::<Result<_, _>>()?,
         symlinks: plan.symlinks.iter().map(prepare_symlink).collect::<Result<_, _>>()?,
         masked_paths: relative_all("masked path", &plan.masked_paths)?,

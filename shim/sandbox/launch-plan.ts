@@ -14,6 +14,7 @@ import { withHome } from './passwd';
 import { rlimitNumber } from './rlimits';
 import { SeccompPlan, seccompPlan } from './seccomp';
 import { rejectUnknownFields } from './spec-fields';
+import { cgroupMountPlan } from './cgroup-mounts';
 import { SysctlOp, sysctlOps } from './sysctl';
 
 export interface NamespaceJoin {
@@ -30,6 +31,8 @@ export interface MountOp {
   remountFlags: number;
   propagation: number[];
   fileTarget: boolean;
+  /** After mounting, chmod the mount's root to the mode of the directory it covers. */
+  keepMode?: boolean;
 }
 
 export interface DeviceOp {
@@ -77,6 +80,8 @@ export interface LaunchPlan {
   rootPropagation: number;
   readonlyRoot: boolean;
   mounts: MountOp[];
+  /** Mount operations after devices and symlinks (read-only remounts of what they live in). */
+  lateMounts: MountOp[];
   devices: DeviceOp[];
   symlinks: SymlinkOp[];
   maskedPaths: string[];
@@ -140,6 +145,8 @@ export interface InitPlanInput {
   bundle: string;
   spec: OciSpec;
   stdio: [number, number, number];
+  /** Host directories of the container's cgroup (for cgroup mounts); none without cgroups. */
+  cgroupDirs?: readonly string[];
 }
 
 interface NamespacePlan {
@@ -187,20 +194,30 @@ function planNamespaces(spec: OciSpec): NamespacePlan {
   return plan;
 }
 
-/**
- * A tmpfs without mode= keeps the mode of the directory it covers, as runc does; a directory
- * that does not exist yet is created 0755.
- */
-function tmpfsData(data: string, rootfs: string, target: string): string {
-  if (/(^|,)mode=/.test(data)) return data;
-  let mode = 0o755;
-  try {
-    const st = fs.lstatSync(path.join(rootfs, target));
-    if (st.isDirectory()) mode = st.mode & 0o7777;
-  } catch {
-    // Not in the image: created 0755 in the container.
+interface MountContext {
+  bundle: string;
+  rootfs: string;
+  cgroupDirs: readonly string[];
+  newCgroupNamespace: boolean;
+}
+
+/** One spec mount as mount operations (a cgroup mount is several), and symlinks it needs. */
+function mountOps(m: OciMount, i: number, ctx: MountContext): { mounts: MountOp[]; symlinks: SymlinkOp[]; late: MountOp[] } {
+  const type = m.type ?? '';
+  const opts = parseMountOptions(m.options);
+  if ((type === 'cgroup' || type === 'cgroup2') && !(opts.flags & L.MS_BIND)) {
+    if (!path.isAbsolute(m.destination)) {
+      throw invalidArgument(`mounts[${i}].destination ${JSON.stringify(m.destination)} must be an absolute path`);
+    }
+    return cgroupMountPlan({
+      field: `mounts[${i}]`,
+      target: path.posix.resolve(m.destination),
+      flags: opts.flags,
+      cgroupDirs: ctx.cgroupDirs,
+      newCgroupNamespace: ctx.newCgroupNamespace,
+    });
   }
-  return [data, `mode=${mode.toString(8)}`].filter(Boolean).join(',');
+  return { mounts: [mountOp(m, i, ctx.bundle, ctx.rootfs)], symlinks: [], late: [] };
 }
 
 function mountOp(m: OciMount, i: number, bundle: string, rootfs: string): MountOp {
@@ -213,9 +230,6 @@ function mountOp(m: OciMount, i: number, bundle: string, rootfs: string): MountO
   const type = m.type ?? '';
   const opts = parseMountOptions(m.options);
   const isBind = type === 'bind' || (opts.flags & L.MS_BIND) !== 0;
-  if (!isBind && (type === 'cgroup' || type === 'cgroup2')) {
-    throw invalidArgument(`${field}: mount type ${type} at ${target} is not supported yet`);
-  }
   if (isBind) {
     if (!m.source) throw invalidArgument(`${field}: bind mount at ${target} has no source`);
     const source = path.isAbsolute(m.source) ? m.source : path.join(bundle, m.source);
@@ -242,7 +256,10 @@ function mountOp(m: OciMount, i: number, bundle: string, rootfs: string): MountO
     target,
     fstype: type,
     flags: opts.flags,
-    data: type === 'tmpfs' ? tmpfsData(opts.data, rootfs, target) : opts.data,
+    data: opts.data,
+    // A tmpfs without mode= keeps the mode of the directory it covers: runc chmods the new
+    // mount's root to it (so the mode shows in stat, not in the mount options).
+    ...(type === 'tmpfs' && !/(^|,)mode=/.test(opts.data) ? { keepMode: true } : {}),
     remountFlags: 0,
     propagation: opts.propagation,
     fileTarget: false,
@@ -383,7 +400,12 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     rootPropagation = flags;
   }
   const rootfs = path.isAbsolute(spec.root!.path) ? spec.root!.path : path.join(bundle, spec.root!.path);
-  const mounts = (spec.mounts ?? []).map((m, i) => mountOp(m, i, bundle, rootfs));
+  const planned = (spec.mounts ?? []).map((m, i) =>
+    mountOps(m, i, { bundle, rootfs, cgroupDirs: input.cgroupDirs ?? [], newCgroupNamespace: ns.created.has('cgroup') }),
+  );
+  const mounts = planned.flatMap((p) => p.mounts);
+  const mountSymlinks = planned.flatMap((p) => p.symlinks);
+  const lateMounts = planned.flatMap((p) => p.late);
   const devBound = mounts.some((m) => m.target === '/dev' && m.fstype === 'bind');
   const rlimits = (proc.rlimits ?? []).map((r, i) => ({
     resource: rlimitNumber(r.type, `process.rlimits[${i}]`),
@@ -401,8 +423,9 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     rootPropagation,
     readonlyRoot: spec.root!.readonly === true,
     mounts,
+    lateMounts,
     devices: devicesFor(spec, devBound),
-    symlinks: devBound ? [] : devSymlinks(mounts),
+    symlinks: [...(devBound ? [] : devSymlinks(mounts)), ...mountSymlinks],
     maskedPaths: spec.linux?.maskedPaths ?? [],
     readonlyPaths: spec.linux?.readonlyPaths ?? [],
     hostname,
@@ -496,6 +519,7 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
     rootPropagation: 0,
     readonlyRoot: false,
     mounts: [],
+    lateMounts: [],
     devices: [],
     symlinks: [],
     maskedPaths: [],

@@ -121,12 +121,12 @@ export class Sandbox {
       // The spec decides whether the init has a terminal (runc reads it from there too).
       sb.rec.stdio = { ...opts.stdio, terminal: spec.process?.terminal === true };
       sb.io = ProcessIO.open(sb.rec.stdio, `container ${opts.id}`);
-      const plan = buildInitPlan({ id: opts.id, bundle: opts.bundle, spec, stdio: sb.io.fds });
       // The cgroup exists with its limits before the init does; its paths are persisted first,
       // so that every later failure (and the delete helper) removes it.
       sb.cgroup = openCgroup(deps.cgroups, opts.id, opts.namespace, spec);
       sb.rec.cgroupPaths = sb.cgroup?.paths;
       sb.persist();
+      const plan = buildInitPlan({ id: opts.id, bundle: opts.bundle, spec, stdio: sb.io.fds, cgroupDirs: sb.cgroup?.paths });
       sb.cgroup?.apply(parseResources(spec.linux?.resources), spec.linux?.devices);
       if (sb.cgroup && needsCgroupNamespaceHolder(plan)) sb.cgroupNs = await CgroupNamespaceHolder.create(sb.cgroup, opts.id);
       sb.proc = deps.native.spawn(sb.cgroupNs ? joinCgroupNamespace(plan, sb.cgroupNs.path) : plan);

@@ -515,11 +515,43 @@ describe('sandbox: buildInitPlan', () => {
       assertInvalid(() => plan((s) => ((s.linux as Record<string, unknown>).intelRdt = { closID: 'x' })), 'linux.intelRdt');
     });
 
-    it('rejects cgroup mounts', () => {
+    it('refuses a cgroup mount when the container has no cgroup of its own', () => {
       assertInvalid(
         () => plan((s) => s.mounts!.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup' })),
         'mounts[7]',
         'cgroup',
+      );
+    });
+
+    it('turns a v1 cgroup mount into a tmpfs with the container\'s cgroup of each hierarchy, as runc', () => {
+      const spec = defaultSpec();
+      spec.mounts!.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid'] });
+      const p = buildInitPlan({
+        id: 'c1',
+        bundle,
+        spec,
+        stdio: STDIO,
+        cgroupDirs: ['/sys/fs/cgroup/memory/default/c1', '/sys/fs/cgroup/cpu,cpuacct/default/c1'],
+      });
+      const cg = p.mounts.filter((m) => m.target.startsWith('/sys/fs/cgroup'));
+      assert.deepEqual(
+        cg.map((m) => [m.target, m.fstype, m.source]),
+        [
+          ['/sys/fs/cgroup', 'tmpfs', 'tmpfs'],
+          ['/sys/fs/cgroup/memory', 'bind', '/sys/fs/cgroup/memory/default/c1'],
+          ['/sys/fs/cgroup/cpu,cpuacct', 'bind', '/sys/fs/cgroup/cpu,cpuacct/default/c1'],
+        ],
+      );
+      assert.ok(cg[1].remountFlags & L.MS_RDONLY, 'hierarchies are bound read-only');
+      // Read-only only after the symlinks are made in it.
+      assert.deepEqual(p.lateMounts.map((m) => [m.target, m.fstype]), [['/sys/fs/cgroup', '']]);
+      assert.ok(p.lateMounts[0].flags & L.MS_REMOUNT && p.lateMounts[0].flags & L.MS_RDONLY, 'the tmpfs ends read-only');
+      assert.deepEqual(
+        p.symlinks.filter((l) => l.path.startsWith('/sys/fs/cgroup')),
+        [
+          { target: 'cpu,cpuacct', path: '/sys/fs/cgroup/cpu' },
+          { target: 'cpu,cpuacct', path: '/sys/fs/cgroup/cpuacct' },
+        ],
       );
     });
   });
