@@ -1,22 +1,16 @@
 // The e2e busybox image, built locally from the host's static busybox: CI
 // never pulls from a registry, and a byte-identical image per busybox build
 // keeps snapshots and digests stable across runs.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeResult, run } from './command';
 import type { PrivateContainerd } from './containerd';
 import { buildDir } from './paths';
+import { sha256, writeOciArchive } from './oci-archive';
 
 export const BUSYBOX_REF = 'docker.io/burrow/busybox:latest';
 export const IMAGE_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const MT = {
-  index: 'application/vnd.oci.image.index.v1+json',
-  manifest: 'application/vnd.oci.image.manifest.v1+json',
-  config: 'application/vnd.oci.image.config.v1+json',
-  layer: 'application/vnd.oci.image.layer.v1.tar',
-} as const;
 
 export interface BuiltImage {
   /** OCI archive (tar of an OCI image layout) ready for `ctr images import`. */
@@ -28,9 +22,6 @@ export interface BuiltImage {
   architecture: string;
 }
 
-function sha256(data: Buffer | string): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
-}
 
 export function ociArch(arch: string = process.arch): string {
   const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
@@ -82,72 +73,22 @@ export async function buildBusyboxImage(): Promise<BuiltImage> {
     const rootfs = path.join(work, 'rootfs');
     await populateRootfs(rootfs, busybox);
 
-    const layout = path.join(work, 'layout');
-    const blobs = path.join(layout, 'blobs', 'sha256');
-    fs.mkdirSync(blobs, { recursive: true });
-    const layerTmp = path.join(work, 'layer.tar');
-    const top = fs.readdirSync(rootfs).sort();
-    // Deterministic tar: sorted names, fixed mtime, numeric root ownership.
-    const t = await run('tar', [
-      '--create', '--file', layerTmp, '--directory', rootfs, '--sort=name', '--mtime=@0',
-      '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', ...top,
-    ]);
-    if (t.code !== 0) throw new Error(`building layer: ${describeResult('tar', [], t)}`);
-    const layer = fs.readFileSync(layerTmp);
-    const layerDigest = sha256(layer);
-    fs.renameSync(layerTmp, path.join(blobs, layerDigest));
-
-    const config = Buffer.from(JSON.stringify({
-      created: '1970-01-01T00:00:00Z',
+    const packed = await writeOciArchive({
+      rootfs,
+      work,
+      ref: BUSYBOX_REF,
       architecture: arch,
-      os: 'linux',
-      config: { Env: [IMAGE_PATH_ENV], Cmd: ['sh'], WorkingDir: '/' },
-      rootfs: { type: 'layers', diff_ids: [`sha256:${layerDigest}`] },
-      history: [{ created: '1970-01-01T00:00:00Z', created_by: `burrow e2e harness: ${busybox}` }],
-    }));
-    const configDigest = sha256(config);
-    fs.writeFileSync(path.join(blobs, configDigest), config);
-
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MT.manifest,
-      config: { mediaType: MT.config, digest: `sha256:${configDigest}`, size: config.length },
-      layers: [{ mediaType: MT.layer, digest: `sha256:${layerDigest}`, size: layer.length }],
-    }));
-    const manifestDigest = sha256(manifest);
-    fs.writeFileSync(path.join(blobs, manifestDigest), manifest);
-
-    const index = {
-      schemaVersion: 2,
-      mediaType: MT.index,
-      manifests: [{
-        mediaType: MT.manifest,
-        digest: `sha256:${manifestDigest}`,
-        size: manifest.length,
-        platform: { architecture: arch, os: 'linux' },
-        annotations: {
-          // containerd prefers io.containerd.image.name as the full image name;
-          // ref.name alone would need --base-name on import.
-          'io.containerd.image.name': BUSYBOX_REF,
-          'org.opencontainers.image.ref.name': 'latest',
-        },
-      }],
-    };
-    fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify(index));
-    fs.writeFileSync(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-
-    const tmpArchive = path.join(work, 'image.oci.tar');
-    const a = await run('tar', [
-      '--create', '--file', tmpArchive, '--directory', layout, '--sort=name', '--mtime=@0',
-      '--owner=0', '--group=0', '--numeric-owner', 'oci-layout', 'index.json', 'blobs',
-    ]);
-    if (a.code !== 0) throw new Error(`packing OCI archive: ${describeResult('tar', [], a)}`);
+      imageConfig: { Env: [IMAGE_PATH_ENV], Cmd: ['sh'], WorkingDir: '/' },
+      createdBy: `burrow e2e harness: ${busybox}`,
+    });
+    const tmpArchive = packed.file;
+    const { manifestDigest, configDigest, layerDigest } = packed;
 
     const built: BuiltImage = {
       archive,
-      manifestDigest: `sha256:${manifestDigest}`,
-      configDigest: `sha256:${configDigest}`,
-      layerDigest: `sha256:${layerDigest}`,
+      manifestDigest,
+      configDigest,
+      layerDigest,
       architecture: arch,
     };
     fs.renameSync(tmpArchive, archive);

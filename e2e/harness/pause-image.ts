@@ -3,7 +3,6 @@
 // SIGINT/SIGTERM), packed like e2e/harness/image.ts packs busybox: a
 // deterministic single-layer OCI archive, imported with `ctr images import`.
 // Nothing is pulled: the CRI plugin's `sandbox_image` names this image.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,18 +11,13 @@ import type { PrivateContainerd } from './containerd';
 import { PAUSE_REF_DEFAULT } from './cri-host';
 import { BuiltImage, IMAGE_PATH_ENV, ociArch } from './image';
 import { buildDir, repoRoot } from './paths';
+import { sha256, writeOciArchive } from './oci-archive';
 
 /** The name the CRI config's `sandbox_image` uses (PrivateContainerd `cri` default). */
 export const PAUSE_REF = PAUSE_REF_DEFAULT;
 /** CRI's namespace in containerd. */
 export const CRI_NAMESPACE = 'k8s.io';
 
-const MT = {
-  index: 'application/vnd.oci.image.index.v1+json',
-  manifest: 'application/vnd.oci.image.manifest.v1+json',
-  config: 'application/vnd.oci.image.config.v1+json',
-  layer: 'application/vnd.oci.image.layer.v1.tar',
-} as const;
 
 export interface BuiltPauseImage extends BuiltImage {
   ref: string;
@@ -31,9 +25,6 @@ export interface BuiltPauseImage extends BuiltImage {
   binary: string;
 }
 
-function sha256(data: Buffer | string): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
-}
 
 /** rustup's cargo when there is one (as scripts/test.sh prefers it), else cargo on PATH. */
 function cargoCommand(): string {
@@ -110,69 +101,25 @@ export async function buildPauseImage(ref: string = PAUSE_REF): Promise<BuiltPau
     fs.copyFileSync(binary, path.join(rootfs, 'pause'));
     fs.chmodSync(path.join(rootfs, 'pause'), 0o755);
 
-    const layout = path.join(work, 'layout');
-    const blobs = path.join(layout, 'blobs', 'sha256');
-    fs.mkdirSync(blobs, { recursive: true });
-    const layerTmp = path.join(work, 'layer.tar');
-    const t = await run('tar', [
-      '--create', '--file', layerTmp, '--directory', rootfs, '--sort=name', '--mtime=@0',
-      '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', 'pause',
-    ]);
-    if (t.code !== 0) throw new Error(`building pause layer: ${describeResult('tar', [], t)}`);
-    const layer = fs.readFileSync(layerTmp);
-    const layerDigest = sha256(layer);
-    fs.renameSync(layerTmp, path.join(blobs, layerDigest));
-
     // The image config of registry.k8s.io/pause:3.x: ENTRYPOINT ["/pause"], USER 65535:65535.
-    const config = Buffer.from(JSON.stringify({
-      created: '1970-01-01T00:00:00Z',
+    const packed = await writeOciArchive({
+      rootfs,
+      work,
+      ref,
       architecture: arch,
-      os: 'linux',
-      config: { User: '65535:65535', Env: [IMAGE_PATH_ENV], Entrypoint: ['/pause'], WorkingDir: '/' },
-      rootfs: { type: 'layers', diff_ids: [`sha256:${layerDigest}`] },
-      history: [{ created: '1970-01-01T00:00:00Z', created_by: 'burrow e2e harness: native/pause (static)' }],
-    }));
-    const configDigest = sha256(config);
-    fs.writeFileSync(path.join(blobs, configDigest), config);
-
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MT.manifest,
-      config: { mediaType: MT.config, digest: `sha256:${configDigest}`, size: config.length },
-      layers: [{ mediaType: MT.layer, digest: `sha256:${layerDigest}`, size: layer.length }],
-    }));
-    const manifestDigest = sha256(manifest);
-    fs.writeFileSync(path.join(blobs, manifestDigest), manifest);
-
-    const last = ref.split('/').pop() ?? '';
-    const tag = last.includes(':') ? last.slice(last.indexOf(':') + 1) : 'latest';
-    fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MT.index,
-      manifests: [{
-        mediaType: MT.manifest,
-        digest: `sha256:${manifestDigest}`,
-        size: manifest.length,
-        platform: { architecture: arch, os: 'linux' },
-        annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': tag },
-      }],
-    }));
-    fs.writeFileSync(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-
-    const tmpArchive = path.join(work, 'image.oci.tar');
-    const a = await run('tar', [
-      '--create', '--file', tmpArchive, '--directory', layout, '--sort=name', '--mtime=@0',
-      '--owner=0', '--group=0', '--numeric-owner', 'oci-layout', 'index.json', 'blobs',
-    ]);
-    if (a.code !== 0) throw new Error(`packing pause OCI archive: ${describeResult('tar', [], a)}`);
+      imageConfig: { User: '65535:65535', Env: [IMAGE_PATH_ENV], Entrypoint: ['/pause'], WorkingDir: '/' },
+      createdBy: 'burrow e2e harness: native/pause (static)',
+    });
+    const tmpArchive = packed.file;
+    const { manifestDigest, configDigest, layerDigest } = packed;
 
     const built: BuiltPauseImage = {
       ref,
       binary,
       archive,
-      manifestDigest: `sha256:${manifestDigest}`,
-      configDigest: `sha256:${configDigest}`,
-      layerDigest: `sha256:${layerDigest}`,
+      manifestDigest,
+      configDigest,
+      layerDigest,
       architecture: arch,
     };
     fs.renameSync(tmpArchive, archive);
