@@ -10,6 +10,7 @@ mod child;
 mod control;
 mod hooks;
 mod hostmount;
+mod oom;
 mod plan;
 mod prepared;
 mod reaper;
@@ -153,4 +154,51 @@ pub extern "C" fn burrow_mount(
 pub extern "C" fn burrow_umount(target: *const c_char, flags: c_int) -> c_int {
     // SAFETY: ffi-rs passes a valid C string.
     catch_unwind(|| hostmount::umount(unsafe { cstr(target) }, flags)).unwrap_or(-libc::EIO)
+}
+
+/// Starts the cgroup v1 OOM monitor (once) and returns the read end of its record pipe, or -1.
+#[no_mangle]
+pub extern "C" fn burrow_oom_fd() -> c_int {
+    match catch_unwind(oom::monitor) {
+        Ok(Ok(m)) => m.notify_r,
+        _ => -1,
+    }
+}
+
+/// Registers an eventfd on `dir`/memory.oom_control (a cgroup v1 memory cgroup) with the OOM
+/// monitor. Returns its token (≥ 0), or -errno with the failed step written to `out`.
+#[no_mangle]
+pub extern "C" fn burrow_oom_register(dir: *const c_char, out: *mut u8, out_len: c_int) -> c_int {
+    // SAFETY: ffi-rs passes a valid C string.
+    let r = catch_unwind(|| oom::monitor().map(|m| m.register(unsafe { cstr(dir) })));
+    match r {
+        Ok(Ok(Ok(token))) => token as c_int,
+        Ok(Ok(Err((rc, step)))) => {
+            write_out(out, out_len, step);
+            rc
+        }
+        Ok(Err(e)) => {
+            write_out(out, out_len, &e);
+            -libc::EIO
+        }
+        Err(_) => {
+            write_out(out, out_len, "panic in burrow_oom_register");
+            -libc::EIO
+        }
+    }
+}
+
+/// Stops watching a registration (closes its eventfd). 0, or -ENOENT if it is not registered.
+#[no_mangle]
+pub extern "C" fn burrow_oom_unregister(token: c_int) -> c_int {
+    match catch_unwind(|| oom::monitor().map(|m| m.unregister(token as u32))) {
+        Ok(Ok(rc)) => rc,
+        _ => -libc::ENOENT,
+    }
+}
+
+/// Number of live OOM registrations (leak tests).
+#[no_mangle]
+pub extern "C" fn burrow_oom_registered() -> c_int {
+    oom::monitor().map(|m| m.registered() as c_int).unwrap_or(0)
 }

@@ -9,7 +9,7 @@ import * as path from 'path';
 import * as util from 'util';
 import { DataType, define, open } from 'ffi-rs';
 import type { LaunchPlan } from '../sandbox/launch-plan';
-import { ExitRecord, HostMount, NativeError, NativeRuntime, SpawnedProcess } from '../sandbox/native-api';
+import { ExitRecord, HostMount, NativeError, NativeRuntime, OomRegistration, SpawnedProcess } from '../sandbox/native-api';
 import { packageRoot } from '../package-root';
 
 const LIBRARY = 'burrow_native';
@@ -25,6 +25,10 @@ type NativeFns = {
   takeFd(pid: number, fd: number): number;
   ptyRelay(master: number, stdin: number, stdout: number): number;
   resizePty(master: number, cols: number, rows: number): number;
+  oomFd(): number;
+  oomRegister(dir: string, out: Buffer): number;
+  oomUnregister(token: number): number;
+  oomRegistered(): number;
 };
 
 function libraryPath(): string {
@@ -65,6 +69,14 @@ function loadLibrary(): NativeFns {
       retType: DataType.I32,
       paramsType: [DataType.I32, DataType.I32, DataType.I32],
     },
+    burrow_oom_fd: { library: LIBRARY, retType: DataType.I32, paramsType: [] },
+    burrow_oom_register: {
+      library: LIBRARY,
+      retType: DataType.I32,
+      paramsType: [DataType.String, DataType.U8Array, DataType.I32],
+    },
+    burrow_oom_unregister: { library: LIBRARY, retType: DataType.I32, paramsType: [DataType.I32] },
+    burrow_oom_registered: { library: LIBRARY, retType: DataType.I32, paramsType: [] },
   });
   return {
     spawn: (plan, out) => fns.burrow_spawn([plan, out, out.length]),
@@ -75,6 +87,10 @@ function loadLibrary(): NativeFns {
     takeFd: (pid, fd) => fns.burrow_take_fd([pid, fd]),
     ptyRelay: (master, stdin, stdout) => fns.burrow_pty_relay([master, stdin, stdout]),
     resizePty: (master, cols, rows) => fns.burrow_resize_pty([master, cols, rows]),
+    oomFd: () => fns.burrow_oom_fd([]),
+    oomRegister: (dir, out) => fns.burrow_oom_register([dir, out, out.length]),
+    oomUnregister: (token) => fns.burrow_oom_unregister([token]),
+    oomRegistered: () => fns.burrow_oom_registered([]),
   };
 }
 
@@ -261,6 +277,9 @@ export class FfiNativeRuntime implements NativeRuntime {
   private readonly fns: NativeFns;
   private readonly listeners: Array<(rec: ExitRecord) => void> = [];
   private reaperStream?: net.Socket;
+  private oomStream?: net.Socket;
+  /** OOM registration token → its listener (native/src/oom.rs). */
+  private readonly oomListeners = new Map<number, () => void>();
 
   constructor() {
     this.fns = loadLibrary();
@@ -310,6 +329,55 @@ export class FfiNativeRuntime implements NativeRuntime {
   resizePty(master: number, cols: number, rows: number): void {
     const rc = this.fns.resizePty(master, cols, rows);
     if (rc < 0) throw new NativeError(`resize pty: ${errnoMessage(-rc)}`, errnoName(-rc), -rc);
+  }
+
+  watchOom(dir: string, listener: () => void): OomRegistration {
+    this.startOomMonitor();
+    const out = Buffer.alloc(OUT_SIZE);
+    const token = this.fns.oomRegister(dir, out);
+    if (token < 0) {
+      const step = cString(out) || 'register';
+      throw new NativeError(
+        `OOM notifications of memory cgroup ${dir}: ${step}: ${errnoMessage(-token)}`,
+        errnoName(-token),
+        -token,
+      );
+    }
+    this.oomListeners.set(token, listener);
+    let closed = false;
+    return {
+      close: () => {
+        if (closed) return;
+        closed = true;
+        // A record already in the pipe finds no listener any more and is dropped.
+        this.oomListeners.delete(token);
+        this.fns.oomUnregister(token);
+      },
+    };
+  }
+
+  /** Live OOM registrations in the native monitor (for leak checks). */
+  oomRegistrations(): number {
+    return this.fns.oomRegistered();
+  }
+
+  private startOomMonitor(): void {
+    if (this.oomStream) return;
+    const fd = this.fns.oomFd();
+    if (fd < 0) throw new NativeError('cannot start the native OOM monitor thread');
+    let pending = Buffer.alloc(0);
+    const stream = new net.Socket({ fd, readable: true, writable: false });
+    // Like the reaper's: it must never keep an otherwise finished shim alive.
+    stream.unref();
+    stream.on('data', (chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 8) {
+        const token = pending.readUInt32LE(0);
+        pending = pending.subarray(8);
+        this.oomListeners.get(token)?.();
+      }
+    });
+    this.oomStream = stream;
   }
 
   onExit(listener: (rec: ExitRecord) => void): void {

@@ -44,6 +44,12 @@ export interface HostMount {
   chdir?: string;
 }
 
+/** A live OOM notification registration (NativeRuntime.watchOom). */
+export interface OomRegistration {
+  /** Stops the notifications and releases the eventfd; idempotent. */
+  close(): void;
+}
+
 export interface NativeRuntime {
   spawn(plan: LaunchPlan): SpawnedProcess;
   /** Signals a process we spawned; throws an error with code 'ESRCH' once it has been reaped. */
@@ -58,6 +64,14 @@ export interface NativeRuntime {
   resizePty(master: number, cols: number, rows: number): void;
   /** Every exit of a process we spawned, exactly once per process. */
   onExit(listener: (rec: ExitRecord) => void): void;
+  /**
+   * cgroup v1 OOM notifications of the memory cgroup `dir`: an eventfd registered on its
+   * memory.oom_control through cgroup.event_control and read on a native thread, so no Node
+   * or libuv thread ever blocks on it. `listener` runs once per notification (also the one the
+   * kernel sends when the cgroup is removed) until close(). Throws a NativeError naming the
+   * failed step, with the errno name in `code`, when the registration fails.
+   */
+  watchOom(dir: string, listener: () => void): OomRegistration;
 }
 
 /** An error from the native layer: `code` is the errno name, e.g. 'ENOENT'. */

@@ -6,10 +6,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Logger } from '../log/logger';
 import { CgroupNamespaceHolder, joinCgroupNamespace, needsCgroupNamespaceHolder } from './cgroups/cgroup-namespace';
+import { thawQuietly } from './cgroups/cgroupfs';
 import { killLeftovers, openCgroup, removeCgroupDirs } from './cgroups/container-cgroup';
-import type { CgroupDriver, CgroupManager } from './cgroups/manager';
-import { parseResources } from './cgroups/resources';
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from './errors';
+import { deviceState, effectiveDeviceRules } from './cgroups/device-rules';
+import type { CgroupDriver, CgroupManager, CgroupStats } from './cgroups/manager';
+import { OomWatcher } from './cgroups/oom-watch';
+import { CgroupResources, parseResources } from './cgroups/resources';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, SandboxError } from './errors';
 import type { ExitRouter } from './exit-router';
 import { ExecExit, ExecProcess, ExecTable } from './exec-process';
 import { ociState, runRuntimeHooks } from './hooks';
@@ -58,6 +61,23 @@ function warnUnapplied(logger: Logger, id: string, spec: OciSpec): void {
 // How long a SIGKILLed process may take to be reaped before cleanup goes on without it.
 const KILL_WAIT_MS = 10_000;
 
+// Why Pause and Resume refuse a state: runc's shim's words (containerd pkg/process/init_state.go).
+const PAUSE_REFUSED: Record<string, string> = {
+  creating: 'cannot pause task in created state',
+  created: 'cannot pause task in created state',
+  pausing: 'cannot pause a paused container',
+  paused: 'cannot pause a paused container',
+  stopped: 'cannot pause a stopped container',
+};
+const RESUME_REFUSED: Record<string, string> = {
+  creating: 'cannot resume task in created state',
+  created: 'cannot resume task in created state',
+  running: 'cannot resume a running process',
+  stopped: 'cannot resume a stopped container',
+};
+
+const isPaused = (status: string) => status === 'paused' || status === 'pausing';
+
 export class Sandbox {
   private proc?: SpawnedProcess;
   private io?: ProcessIO;
@@ -70,6 +90,9 @@ export class Sandbox {
   private cgroup?: CgroupManager;
   /** Holds the container's cgroup namespace until the init has joined it (cgroups/cgroup-namespace.ts). */
   private cgroupNs?: CgroupNamespaceHolder;
+  private oomWatch?: OomWatcher;
+  /** Serializes Pause, Resume and the thaw after a SIGKILL, as runc's shim does with its process lock. */
+  private freezerLock: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly deps: SandboxDeps,
@@ -181,6 +204,9 @@ export class Sandbox {
   private async trackExit(pid: number): Promise<ExitInfo> {
     const rec = await this.deps.exits.watch(pid);
     const info: ExitInfo = { pid, exitStatus: rec.exitStatus, exitedAt: now() };
+    // runc's shim resumes a container whose init exited while paused: what is left in it
+    // (execs, processes outside a pid namespace of its own) must be able to run and die.
+    if (isPaused(this.rec.status)) this.thawNow();
     this.rec.status = 'stopped';
     this.rec.exitStatus = info.exitStatus;
     this.rec.exitedAt = info.exitedAt;
@@ -257,6 +283,156 @@ export class Sandbox {
     }
   }
 
+  /**
+   * Kill: signal(), and for a SIGKILL of a paused container a thaw, as runc does: on cgroup v1
+   * a frozen process dies only once thawed. The status stays paused until the init's exit.
+   */
+  async kill(signal: number, all: boolean): Promise<void> {
+    const paused = isPaused(this.rec.status);
+    this.signal(signal, all);
+    if (!paused || signal !== SIGKILL || !this.cgroup) return;
+    const cgroup = this.cgroup;
+    try {
+      await this.withFreezerLock(() => cgroup.thaw());
+    } catch (err) {
+      // The signal was delivered: like runc, a failed thaw does not fail the Kill.
+      this.deps.logger.warn('thaw after SIGKILL of a paused container failed', { id: this.rec.id, error: (err as Error).message });
+    }
+  }
+
+  private withFreezerLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.freezerLock.then(fn, fn);
+    this.freezerLock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private requireCgroup(what: string): CgroupManager {
+    if (!this.cgroup) throw failedPrecondition(`container ${this.rec.id}: ${what}: the container has no cgroup`);
+    return this.cgroup;
+  }
+
+  /** Synchronous best-effort thaw of every directory of the cgroup (exit and cleanup paths). */
+  private thawNow(): void {
+    for (const dir of this.cgroup?.paths ?? []) thawQuietly(dir);
+  }
+
+  /** Freezes the container (Pause): status pausing, then paused once the cgroup is frozen. */
+  pause(): Promise<void> {
+    return this.withFreezerLock(async () => {
+      const { status, id } = this.rec;
+      if (status !== 'running') throw failedPrecondition(`container ${id}: ${PAUSE_REFUSED[status]}`);
+      const cgroup = this.requireCgroup('pause');
+      this.rec.status = 'pausing';
+      this.persist();
+      try {
+        await cgroup.freeze();
+      } catch (err) {
+        if (this.rec.status === 'pausing') {
+          this.rec.status = 'running';
+          this.persist();
+        }
+        throw err;
+      }
+      if (this.rec.status !== 'pausing') {
+        // The init exited while its cgroup was being frozen: nothing may stay frozen.
+        this.thawNow();
+        throw failedPrecondition(`container ${id}: ${PAUSE_REFUSED.stopped}`);
+      }
+      this.rec.status = 'paused';
+      this.persist();
+    });
+  }
+
+  /** Thaws a paused container (Resume). */
+  resume(): Promise<void> {
+    return this.withFreezerLock(async () => {
+      const { status, id } = this.rec;
+      if (status !== 'paused') throw failedPrecondition(`container ${id}: ${RESUME_REFUSED[status]}`);
+      await this.requireCgroup('resume').thaw();
+      if (this.rec.status === 'paused') {
+        this.rec.status = 'running';
+        this.persist();
+      }
+    });
+  }
+
+  /**
+   * New resources for the container's cgroup (Update: JSON linux.resources). Allowed while
+   * created, running or paused, as with runc. Device rules cannot change (see checkDevicesUnchanged).
+   */
+  update(raw: unknown): void {
+    const { status, id } = this.rec;
+    if (status === 'stopped') throw failedPrecondition(`container ${id}: cannot update a stopped container`);
+    if (status === 'creating') throw failedPrecondition(`container ${id} is still being created`);
+    const cgroup = this.requireCgroup('update');
+    let res: CgroupResources;
+    try {
+      res = parseResources(raw);
+      this.checkDevicesUnchanged(res);
+      cgroup.update(res);
+    } catch (err) {
+      // Every error of an update names the container (the field-level checks do not know it).
+      if (err instanceof SandboxError && !err.message.startsWith(`container ${id}`)) {
+        throw new SandboxError(err.kind, `container ${id}: ${err.message}`);
+      }
+      throw err;
+    }
+    this.deps.logger.info('container resources updated', { id });
+  }
+
+  /**
+   * An update's device rules must be those of the container already (CRI sends the whole
+   * linux.resources, rules included): rewriting them on a running container is not done (runc
+   * ignores them), and other rules are refused rather than silently dropped. None: unchanged.
+   */
+  private checkDevicesUnchanged(res: CgroupResources): void {
+    if (res.devices.length === 0) return;
+    const linuxDevices = this.spec?.linux?.devices ?? [];
+    const asked = deviceState(effectiveDeviceRules(res.devices, linuxDevices));
+    const have = deviceState(effectiveDeviceRules(parseResources(this.spec?.linux?.resources).devices, linuxDevices));
+    if (JSON.stringify(asked) !== JSON.stringify(have)) {
+      throw invalidArgument(
+        'linux.resources.devices: the device rules of a created container cannot be changed by an update ' +
+          `(have ${have.defaultAllow ? 'allow' : 'deny'} all but [${have.exceptions.join(', ')}], ` +
+          `asked ${asked.defaultAllow ? 'allow' : 'deny'} all but [${asked.exceptions.join(', ')}])`,
+      );
+    }
+  }
+
+  /** The cgroup's metrics (Stats); not-found "cgroup does not exist" without one. */
+  stats(): CgroupStats {
+    if (!this.cgroup) throw notFound(`container ${this.rec.id}: cgroup does not exist`);
+    return this.cgroup.stats();
+  }
+
+  /**
+   * Starts watching the cgroup for OOM kills (right after Create, until the container is
+   * removed). A cgroup that cannot be watched is logged, as by runc's shim, not an error.
+   */
+  watchOom(onOom: () => void): void {
+    if (!this.cgroup || this.oomWatch || this.destroyed) return;
+    const dir = this.cgroup.memoryDir();
+    if (!dir) {
+      this.deps.logger.warn('no memory cgroup: OOM kills will not be reported', { id: this.rec.id, cgroup: this.cgroup.paths });
+      return;
+    }
+    try {
+      this.oomWatch = OomWatcher.start({
+        id: this.rec.id, version: this.cgroup.version, dir, native: this.deps.native, logger: this.deps.logger, onOom,
+      });
+    } catch (err) {
+      this.deps.logger.warn('cannot watch the cgroup for OOM kills', { id: this.rec.id, dir, error: (err as Error).message });
+    }
+  }
+
+  /** Reports an OOM kill not reported yet (called before an exit is published). */
+  checkOom(): void {
+    this.oomWatch?.check();
+  }
+
   /** Resolves when the init has exited (also after the fact, for every caller). */
   wait(): Promise<ExitInfo> {
     if (!this.exited) throw failedPrecondition(`container ${this.rec.id} has no process`);
@@ -266,6 +442,7 @@ export class Sandbox {
   /** Registers an exec (Exec): it runs only when started. */
   addExec(execId: string, processSpec: unknown, stdio: StdioConfig): ExecProcess {
     const { status, id } = this.rec;
+    if (isPaused(status)) throw failedPrecondition(`container ${id}: cannot exec in a paused state`);
     if (status !== 'created' && status !== 'running') {
       throw failedPrecondition(`container ${id} is ${status}: cannot exec in it`);
     }
@@ -280,6 +457,9 @@ export class Sandbox {
 
   async startExec(execId: string): Promise<number> {
     const exec = this.exec(execId);
+    if (isPaused(this.rec.status)) {
+      throw failedPrecondition(`container ${this.rec.id}: cannot exec in a paused container`);
+    }
     if (this.rec.status !== 'running') {
       throw failedPrecondition(`container ${this.rec.id} init process is not running`);
     }
@@ -335,6 +515,7 @@ export class Sandbox {
   async destroy(): Promise<ExitInfo> {
     const { status, id } = this.rec;
     if (status === 'running') throw failedPrecondition(`container ${id}: cannot delete a running process`);
+    if (isPaused(status)) throw failedPrecondition(`container ${id}: cannot delete a paused process`);
     if (status === 'created') {
       this.proc?.abandon();
       this.killQuietly();
@@ -362,6 +543,9 @@ export class Sandbox {
       await unmountAll(this.deps.native, this.rec.rootfs);
       this.rec.rootfsMounted = false;
     }
+    // Before the cgroup goes: its removal would notify the OOM eventfd, which must be closed anyway.
+    this.oomWatch?.close();
+    this.oomWatch = undefined;
     // After the init exited: the cgroup must be gone once the container is deleted.
     await this.cgroup?.destroy();
     this.deps.store.remove(this.rec.namespace, this.rec.id);
@@ -402,7 +586,7 @@ export class Sandbox {
   static load(store: StateStore, namespace: string, id: string): SandboxRecord | undefined {
     const rec = store.load(namespace, id);
     if (!rec) return undefined;
-    if ((rec.status === 'created' || rec.status === 'running') && !isSameProcess(rec.pid, rec.pidStartTime)) {
+    if (['created', 'running', 'pausing', 'paused'].includes(rec.status) && !isSameProcess(rec.pid, rec.pidStartTime)) {
       rec.status = 'stopped';
       store.save(rec);
     }
@@ -424,6 +608,8 @@ export async function forceCleanup(
 ): Promise<number> {
   validateId(id);
   const rec = store.load(namespace, id);
+  // A container paused when its shim died: on cgroup v1 its frozen processes die only once thawed.
+  for (const dir of rec?.cgroupPaths ?? []) thawQuietly(dir);
   if (rec && rec.status !== 'stopped' && isSameProcess(rec.pid, rec.pidStartTime)) {
     try {
       // Not our child here (the daemon cloned it), hence kill(2) after the start-time check.

@@ -7,7 +7,8 @@ import { validateId } from './ids';
 import type { StdioConfig } from './stdio';
 import type { Timestamp } from './timestamp';
 
-export type SandboxStatus = 'creating' | 'created' | 'running' | 'stopped';
+/** 'pausing' while Pause freezes the cgroup, 'paused' once it is frozen (until Resume or the init's exit). */
+export type SandboxStatus = 'creating' | 'created' | 'running' | 'pausing' | 'paused' | 'stopped';
 
 export interface SandboxRecord {
   id: string;

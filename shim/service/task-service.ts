@@ -26,7 +26,7 @@ export interface TaskServiceOptions {
 }
 
 // containerd.v1.types.Status
-const STATUS_CODES: Record<SandboxStatus, number> = { creating: 1, created: 1, running: 2, stopped: 3 };
+const STATUS_CODES: Record<SandboxStatus, number> = { creating: 1, created: 1, running: 2, stopped: 3, paused: 4, pausing: 5 };
 
 interface Entry {
   sandbox?: Sandbox;
@@ -67,11 +67,11 @@ export class TaskService {
       Connect: (r) => this.connect(r),
       Shutdown: (r) => this.shutdown(r),
       Exec: (r) => this.exec(r),
-      Pause: () => this.unimplemented('Pause'),
-      Resume: () => this.unimplemented('Resume'),
+      Pause: (r) => this.pause(r),
+      Resume: (r) => this.resume(r),
       Checkpoint: () => this.unimplemented('Checkpoint'),
-      Update: () => this.unimplemented('Update'),
-      Stats: () => this.unimplemented('Stats'),
+      Update: (r) => this.update(r),
+      Stats: (r) => this.stats(r),
     };
     const out: Record<string, UnaryHandler> = {};
     for (const [name, fn] of Object.entries(methods)) {
@@ -127,6 +127,8 @@ export class TaskService {
         if (!started) return;
         // An exec that failed to start published no TaskExecStarted and gets no TaskExit.
         if ((await started.then(() => true, () => false)) === false) return;
+        // An OOM kill of this process is reported before its exit (CRI reads both).
+        entry.sandbox?.checkOom();
         this.opts.events.publish('/tasks/exit', 'containerd.events.TaskExit', {
           container_id: id,
           id: execId,
@@ -166,6 +168,9 @@ export class TaskService {
       await entry.starting?.catch(() => undefined);
       // containerd expects the execs' exits before the init's (runc's shim since 1.6.36/1.7).
       await Promise.all(sandbox.runningExecs().map((e) => entry.execExitPublished.get(e.execId)));
+      // An OOM kill of the init is reported before its exit, as with runc, so that CRI's
+      // OOMKilled reason is in place when it learns of the exit.
+      sandbox.checkOom();
       this.opts.events.publish('/tasks/exit', 'containerd.events.TaskExit', {
         container_id: id,
         id,
@@ -182,6 +187,8 @@ export class TaskService {
       checkpoint: req.checkpoint ?? '',
       pid: sandbox.pid,
     });
+    // From now until Delete (runc's shim starts its OOM watch right after create, too).
+    sandbox.watchOom(() => this.opts.events.publish('/tasks/oom', 'containerd.events.TaskOOM', { container_id: id }));
     this.opts.logger.info('container created', { id, pid: sandbox.pid });
     return { pid: sandbox.pid };
   }
@@ -217,11 +224,14 @@ export class TaskService {
     const sandbox = this.sandboxOf(req.id);
     if (req.exec_id) {
       const e = sandbox.exec(req.exec_id);
+      // While the container is paused (or pausing) so is every process in it (runc's shim).
+      const containerStatus = sandbox.record.status;
+      const status = containerStatus === 'paused' || containerStatus === 'pausing' ? STATUS_CODES[containerStatus] : STATUS_CODES[e.status];
       return {
         id: e.execId,
         bundle: sandbox.record.bundle,
         pid: e.pid,
-        status: STATUS_CODES[e.status],
+        status,
         stdin: e.stdio.stdin,
         stdout: e.stdio.stdout,
         stderr: e.stdio.stderr,
@@ -256,8 +266,49 @@ export class TaskService {
   private async kill(req: Req): Promise<undefined> {
     const sandbox = this.sandboxOf(req.id);
     if (req.exec_id) sandbox.signalExec(req.exec_id, req.signal);
-    else sandbox.signal(req.signal, !!req.all);
+    else await sandbox.kill(req.signal, !!req.all);
     return undefined;
+  }
+
+  private async pause(req: Req): Promise<undefined> {
+    const sandbox = this.sandboxOf(req.id);
+    await sandbox.pause();
+    this.opts.events.publish('/tasks/paused', 'containerd.events.TaskPaused', { container_id: req.id });
+    this.opts.logger.info('container paused', { id: req.id });
+    return undefined;
+  }
+
+  private async resume(req: Req): Promise<undefined> {
+    const sandbox = this.sandboxOf(req.id);
+    await sandbox.resume();
+    this.opts.events.publish('/tasks/resumed', 'containerd.events.TaskResumed', { container_id: req.id });
+    this.opts.logger.info('container resumed', { id: req.id });
+    return undefined;
+  }
+
+  /** resources: JSON linux.resources (type_url …/runtime-spec/1/LinuxResources); annotations are not used, as by runc. */
+  private async update(req: Req): Promise<undefined> {
+    const sandbox = this.sandboxOf(req.id);
+    const value = req.resources?.value;
+    if (!value || value.length === 0) {
+      throw new RpcError(Code.InvalidArgument, `container ${req.id}: update: no resources given`);
+    }
+    let resources: unknown;
+    try {
+      resources = JSON.parse(Buffer.from(value).toString('utf8'));
+    } catch (err) {
+      throw new RpcError(
+        Code.InvalidArgument,
+        `container ${req.id}: update: resources (${req.resources.type_url}) are not JSON: ${(err as Error).message}`,
+      );
+    }
+    sandbox.update(resources);
+    return undefined;
+  }
+
+  private async stats(req: Req): Promise<object> {
+    const { typeName, metrics } = this.sandboxOf(req.id).stats();
+    return { stats: packAny(typeName, metrics) };
   }
 
   private async delete(req: Req): Promise<object> {

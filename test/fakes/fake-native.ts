@@ -5,7 +5,7 @@ import * as fs from 'fs';
 
 import type { LaunchPlan } from '../../shim/sandbox/launch-plan';
 import * as L from '../../shim/sandbox/linux';
-import { ExitRecord, HostMount, NativeError, NativeRuntime, SpawnedProcess } from '../../shim/sandbox/native-api';
+import { ExitRecord, HostMount, NativeError, NativeRuntime, OomRegistration, SpawnedProcess } from '../../shim/sandbox/native-api';
 
 const SIGKILL = 9;
 
@@ -212,6 +212,28 @@ export class FakeNative implements NativeRuntime {
 
   onExit(listener: (rec: ExitRecord) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** OOM registrations (cgroup v1 eventfds) by memory cgroup directory; closed ones are removed. */
+  readonly oomWatches = new Map<string, () => void>();
+  /** Set to make the next watchOom throw it. */
+  oomWatchError?: Error;
+
+  watchOom(dir: string, listener: () => void): OomRegistration {
+    if (this.oomWatchError) {
+      const err = this.oomWatchError;
+      this.oomWatchError = undefined;
+      throw err;
+    }
+    this.oomWatches.set(dir, listener);
+    return { close: () => this.oomWatches.delete(dir) };
+  }
+
+  /** Delivers an eventfd notification for `dir`, as the native OOM monitor would. */
+  notifyOom(dir: string): void {
+    const l = this.oomWatches.get(dir);
+    if (!l) throw new Error(`no OOM watch on ${dir}`);
+    l();
   }
 
   /** Makes `pid` exit with `exitStatus` now (as the reaper would report it). */

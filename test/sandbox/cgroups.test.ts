@@ -16,7 +16,7 @@ import {
 import {
   cgroupMode, CgroupMount, dirIn, HostCgroups, parseCgroupMounts, parseProcCgroup, v1Hierarchies,
 } from '../../shim/sandbox/cgroups/hierarchies';
-import type { CgroupDriver, CgroupManager, CgroupRequest } from '../../shim/sandbox/cgroups/manager';
+import type { CgroupDriver, CgroupManager, CgroupRequest, CgroupStats } from '../../shim/sandbox/cgroups/manager';
 import { CgroupResources, parseResources } from '../../shim/sandbox/cgroups/resources';
 import { pidsMax, v1Writes } from '../../shim/sandbox/cgroups/v1-files';
 import { V1CgroupManager } from '../../shim/sandbox/cgroups/v1-manager';
@@ -674,6 +674,27 @@ class FakeCgroup implements CgroupManager {
 
   async destroy(): Promise<void> {
     this.calls.push('destroy');
+  }
+
+  update(resources: CgroupResources): void {
+    this.calls.push('update');
+    this.applied = resources;
+  }
+
+  async freeze(): Promise<void> {
+    this.calls.push('freeze');
+  }
+
+  async thaw(): Promise<void> {
+    this.calls.push('thaw');
+  }
+
+  stats(): CgroupStats {
+    return { typeName: 'io.containerd.cgroups.v1.Metrics', metrics: {} };
+  }
+
+  memoryDir(): string | undefined {
+    return undefined;
   }
 }
 

@@ -161,6 +161,8 @@ describe('sandbox: Sandbox', () => {
       const sb = await Sandbox.create(deps, opts());
       const starting = sb.start();
       native.last.rejectRelease(new NativeError('execve "/bin/nope": No such file or directory', 'ENOENT', 2));
+      // As the real child does right after reporting (start() waits up to 2 s for that exit).
+      native.exit(native.last.pid, 127);
       await rejectsWithKind(starting, 'failed-precondition', 'container c1', 'execve');
     });
 

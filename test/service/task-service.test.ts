@@ -393,11 +393,11 @@ describe('service: TaskService', () => {
       await rejectsCode(call('Start', { id: 'c1' }), Code.FailedPrecondition);
     });
 
-    it('Pause, Resume, Checkpoint, Update and Stats are Unimplemented', async () => {
+    it('Checkpoint is Unimplemented; without a cgroup Stats is NotFound and Pause fails (test/service/task-cgroup-ops.test.ts has the rest)', async () => {
       await create();
-      for (const method of ['Pause', 'Resume', 'Checkpoint', 'Update', 'Stats']) {
-        await rejectsCode(call(method, { id: 'c1', exec_id: 'e1' }), Code.Unimplemented, new RegExp(method));
-      }
+      await rejectsCode(call('Checkpoint', { id: 'c1' }), Code.Unimplemented, /Checkpoint/);
+      await rejectsCode(call('Stats', { id: 'c1' }), Code.NotFound, /container c1: cgroup does not exist/);
+      await rejectsCode(call('Pause', { id: 'c1' }), Code.FailedPrecondition, /container c1: cannot pause task in created state/);
     });
   });
 

@@ -100,11 +100,28 @@ export function signalAll(dir: string, signal: number, skip?: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Best-effort thaw of whatever freezer file `dir` has (freezer.state on v1, cgroup.freeze on
+ * v2): on cgroup v1 a frozen process does not die of SIGKILL until thawed, so a cgroup left
+ * frozen (a paused container being removed) could never be emptied.
+ */
+export function thawQuietly(dir: string): void {
+  for (const [file, value] of [['freezer.state', 'THAWED'], ['cgroup.freeze', '0']]) {
+    try {
+      writeCgroupFile(dir, file, value);
+    } catch {
+      // Not a freezer directory, or gone: nothing to thaw.
+    }
+  }
+}
+
+/**
  * Removes a cgroup directory and its sub-cgroups (runc's RemovePath). A cgroup whose last
- * processes are still exiting is EBUSY for a moment: retried, SIGKILLing anything still in it,
- * until `timeoutMs`. Gone already is success.
+ * processes are still exiting is EBUSY for a moment: retried, thawing it and SIGKILLing
+ * anything still in it, until `timeoutMs`. Gone already is success.
  */
 export async function removeCgroupDir(dir: string, timeoutMs = 5_000): Promise<void> {
+  // First, so that the processes of frozen sub-cgroups (frozen through this one) can die too.
+  thawQuietly(dir);
   for (const sub of subCgroups(dir)) await removeCgroupDir(sub, timeoutMs);
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
@@ -121,6 +138,7 @@ export async function removeCgroupDir(dir: string, timeoutMs = 5_000): Promise<v
         throw new CgroupFileError(`rmdir ${dir}: ${code}${detail}`, code, dir);
       }
     }
+    thawQuietly(dir);
     signalAll(dir, 9);
     await sleep(delay);
     delay = Math.min(delay * 2, 200);

@@ -31,6 +31,25 @@ export interface CgroupManager {
   kill(signal: number, skip?: number): number;
   /** Kills what is left and removes the directories (only those create() made or adopted). */
   destroy(): Promise<void>;
+  /**
+   * New limits for the running container (Update), refused by field like apply()'s; device
+   * rules are not rewritten (the sandbox refuses an update that asks for other ones).
+   */
+  update(resources: CgroupResources): void;
+  /** Freezes every process of the cgroup (Pause); resolves once the kernel reports it frozen. */
+  freeze(): Promise<void>;
+  /** Thaws the cgroup (Resume); resolves once the kernel reports it thawed. */
+  thaw(): Promise<void>;
+  /** The cgroup's metrics for Stats; a not-found error when the cgroup does not exist. */
+  stats(): CgroupStats;
+  /** The directory with the container's memory.* files (OOM watching); undefined without the memory controller. */
+  memoryDir(): string | undefined;
+}
+
+/** Stats: the metrics message and its type name (the Any's type_url). */
+export interface CgroupStats {
+  typeName: 'io.containerd.cgroups.v1.Metrics' | 'io.containerd.cgroups.v2.Metrics';
+  metrics: object;
 }
 
 export interface CgroupRequest {
@@ -73,4 +92,20 @@ export function applyWrite(id: string, dir: string, w: CgroupWrite): void {
 export function cgroupError(id: string, what: string, err: unknown): Error {
   if (err instanceof SandboxError) return err;
   return new Error(`container ${id}: ${what}: ${(err as Error).message}`);
+}
+
+/**
+ * memory.checkBeforeUpdate (runc, cgroup v2; honoured on both here): a new memory limit below
+ * what the cgroup uses now is refused instead of making the kernel reclaim or OOM-kill.
+ */
+export function checkMemoryBeforeUpdate(id: string, resources: CgroupResources, dir: string | undefined, usageFile: string): void {
+  const limit = resources.memory?.limit;
+  if (!resources.memory?.checkBeforeUpdate || limit === undefined || limit <= 0 || !dir) return;
+  const usage = Number(readCgroupFile(dir, usageFile).trim());
+  if (limit < usage) {
+    throw invalidArgument(
+      `container ${id}: linux.resources.memory.limit: rejecting memory limit ${limit} below usage ${usage} ` +
+        `(${dir}/${usageFile}; memory.checkBeforeUpdate is set)`,
+    );
+  }
 }

@@ -10,7 +10,13 @@ import type { CgroupResources, ThrottleDevice } from './resources';
 
 const dev = (d: { major: number; minor: number }) => `${d.major}:${d.minor}`;
 
-function memoryWrites(m: NonNullable<CgroupResources['memory']>): CgroupWrite[] {
+/** How writes for a running container (Update) differ from those for a new cgroup. */
+export interface V1UpdateOptions {
+  /** memory.limit_in_bytes now: decides whether memory or memsw is written first. */
+  memoryLimitNow: number;
+}
+
+function memoryWrites(m: NonNullable<CgroupResources['memory']>, memoryLimitNow = Infinity): CgroupWrite[] {
   const out: CgroupWrite[] = [];
   const limit = m.limit ?? 0;
   let swap = m.swap ?? 0;
@@ -22,9 +28,11 @@ function memoryWrites(m: NonNullable<CgroupResources['memory']>): CgroupWrite[] 
   }
   const mem = limit !== 0 ? write('memory.limit', 'memory', 'memory.limit_in_bytes', limit) : undefined;
   const sw = swap !== 0 ? write('memory.swap', 'memory', 'memory.memsw.limit_in_bytes', swap, { optional: swapOptional }) : undefined;
-  // memsw may never be below the memory limit: raising both, swap goes first (runc's order
-  // against a new cgroup's unlimited values).
-  out.push(...((swap === -1 ? [sw, mem] : [mem, sw]).filter(Boolean) as CgroupWrite[]));
+  // memsw may never be below the memory limit: the swap limit goes first when it is unlimited
+  // or above the current memory limit, else the memory limit (runc's setMemoryAndSwap order; a
+  // new cgroup's memory limit is unlimited).
+  const swapFirst = swap === -1 || (limit !== 0 && swap !== 0 && memoryLimitNow < swap);
+  out.push(...((swapFirst ? [sw, mem] : [mem, sw]).filter(Boolean) as CgroupWrite[]));
   if (m.reservation !== undefined && m.reservation !== 0) {
     out.push(write('memory.reservation', 'memory', 'memory.soft_limit_in_bytes', m.reservation));
   }
@@ -48,7 +56,7 @@ function memoryWrites(m: NonNullable<CgroupResources['memory']>): CgroupWrite[] 
   if (m.useHierarchy !== undefined) {
     out.push(write('memory.useHierarchy', 'memory', 'memory.use_hierarchy', m.useHierarchy ? 1 : 0));
   }
-  // checkBeforeUpdate only concerns updates of a running container's limit: nothing at create.
+  // checkBeforeUpdate only concerns updates of a running container's limit (the managers' update()).
   return out;
 }
 
@@ -134,16 +142,20 @@ export function rdmaLines(rdma: NonNullable<CgroupResources['rdma']>): Array<{ f
  * pids, blkio, hugetlb, net_cls, net_prio, rdma). `linuxDevices` is linux.devices: a spec
  * device replaces runc's default rule for the same path.
  */
-export function v1Writes(res: CgroupResources, linuxDevices: OciDevice[] = []): CgroupWrite[] {
+export function v1Writes(res: CgroupResources, linuxDevices: OciDevice[] = [], update?: V1UpdateOptions): CgroupWrite[] {
   if (res.unified) {
     throw invalidArgument('linux.resources.unified: unified (cgroup v2) resources cannot be set on a cgroup v1 host');
   }
   const out: CgroupWrite[] = [];
   if (res.cpu?.cpus) out.push(write('cpu.cpus', 'cpuset', 'cpuset.cpus', res.cpu.cpus));
   if (res.cpu?.mems) out.push(write('cpu.mems', 'cpuset', 'cpuset.mems', res.cpu.mems));
-  const devices = deviceState(effectiveDeviceRules(res.devices, linuxDevices));
-  out.push(...v1DeviceWrites(devices).map((w) => write('devices', 'devices', w.file, w.value)));
-  if (res.memory) out.push(...memoryWrites(res.memory));
+  // An update leaves the device rules as they were set at create (the sandbox checks that an
+  // update does not ask for others): rewriting them would deny every device for a moment.
+  if (!update) {
+    const devices = deviceState(effectiveDeviceRules(res.devices, linuxDevices));
+    out.push(...v1DeviceWrites(devices).map((w) => write('devices', 'devices', w.file, w.value)));
+  }
+  if (res.memory) out.push(...memoryWrites(res.memory, update?.memoryLimitNow));
   if (res.cpu) out.push(...cpuWrites(res.cpu));
   if (res.pids?.limit !== undefined) out.push(write('pids.limit', 'pids', 'pids.max', pidsMax(res.pids.limit)));
   if (res.blockIO) out.push(...blkioWrites(res.blockIO));

@@ -3,14 +3,18 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { failedPrecondition, invalidArgument } from '../errors';
+import { failedPrecondition, invalidArgument, notFound } from '../errors';
 import type { OciDevice } from '../oci-spec';
 import { CgroupFileError, readCgroupFile, readProcs, removeCgroupDir, signalAll, writeCgroupFile } from './cgroupfs';
+import type { CgroupWrite } from './cgroup-write';
 import { deviceState, effectiveDeviceRules, expectedDevicesList } from './device-rules';
+import { freezeV1, thawV1 } from './freezer';
 import type { CgroupDir } from './hierarchies';
-import { applyWrite, cgroupError, CgroupManager } from './manager';
+import { applyWrite, cgroupError, CgroupManager, CgroupStats, checkMemoryBeforeUpdate } from './manager';
 import type { CgroupResources } from './resources';
+import { hostHugePageSizes } from './stat-files';
 import { v1Writes } from './v1-files';
+import { readV1Metrics, V1StatsHost } from './v1-stats';
 
 /** The directories from `dir` up to (not including) `top`, topmost first. */
 export function levelsBelow(top: string, dir: string): string[] {
@@ -25,9 +29,11 @@ export class V1CgroupManager implements CgroupManager {
   /** Set once create() made or adopted the directories: only then may destroy() remove them. */
   private owned = false;
 
+  /** `statsHost`: where Stats finds /proc/partitions and the huge page sizes (replaceable for tests). */
   constructor(
     readonly id: string,
     readonly dirs: CgroupDir[],
+    private readonly statsHost: () => V1StatsHost = () => ({ procRoot: '/proc', hugePageSizes: hostHugePageSizes() }),
   ) {}
 
   get paths(): string[] {
@@ -84,24 +90,90 @@ export class V1CgroupManager implements CgroupManager {
     }
   }
 
+  private get hierarchies(): string {
+    return this.dirs.map((d) => d.key || 'unified').join(' ');
+  }
+
   apply(resources: CgroupResources, linuxDevices: OciDevice[] = []): void {
     const writes = v1Writes(resources, linuxDevices);
     // Device access is a security boundary: runc refuses to run without the devices controller.
-    const hierarchies = this.dirs.map((d) => d.key || 'unified').join(' ');
     if (!this.dirOf('devices')) {
       throw invalidArgument(
-        `container ${this.id}: linux.resources.devices: the devices cgroup controller is not mounted (hierarchies: ${hierarchies}): device access cannot be restricted`,
+        `container ${this.id}: linux.resources.devices: the devices cgroup controller is not mounted (hierarchies: ${this.hierarchies}): device access cannot be restricted`,
       );
     }
+    this.writeAll(writes);
+    this.checkDevices(resources, linuxDevices);
+  }
+
+  /** Checks that every write has its controller, then writes them in order. */
+  private writeAll(writes: CgroupWrite[]): void {
     for (const w of writes) {
       if (!this.dirOf(w.controller)) {
         throw invalidArgument(
-          `container ${this.id}: linux.resources.${w.field}: the ${w.controller} cgroup controller is not mounted on this host (hierarchies: ${hierarchies})`,
+          `container ${this.id}: linux.resources.${w.field}: the ${w.controller} cgroup controller is not mounted on this host (hierarchies: ${this.hierarchies})`,
         );
       }
     }
     for (const w of writes) applyWrite(this.id, this.dirOf(w.controller)!.dir, w);
-    this.checkDevices(resources, linuxDevices);
+  }
+
+  update(resources: CgroupResources): void {
+    const memory = this.dirOf('memory')?.dir;
+    let limitNow = Infinity;
+    if (memory && resources.memory) {
+      try {
+        limitNow = Number(readCgroupFile(memory, 'memory.limit_in_bytes').trim());
+      } catch (err) {
+        throw cgroupError(this.id, 'update: read the current memory limit', err);
+      }
+    }
+    const writes = v1Writes(resources, [], { memoryLimitNow: limitNow });
+    checkMemoryBeforeUpdate(this.id, resources, memory, 'memory.usage_in_bytes');
+    this.writeAll(writes);
+  }
+
+  private freezerDir(what: string): string {
+    const d = this.dirOf('freezer');
+    if (!d) {
+      throw failedPrecondition(
+        `container ${this.id}: ${what}: the freezer cgroup controller is not mounted on this host (hierarchies: ${this.hierarchies})`,
+      );
+    }
+    return d.dir;
+  }
+
+  async freeze(): Promise<void> {
+    const dir = this.freezerDir('pause');
+    try {
+      await freezeV1(dir);
+    } catch (err) {
+      throw cgroupError(this.id, 'pause', err);
+    }
+  }
+
+  async thaw(): Promise<void> {
+    const dir = this.freezerDir('resume');
+    try {
+      await thawV1(dir);
+    } catch (err) {
+      throw cgroupError(this.id, 'resume', err);
+    }
+  }
+
+  stats(): CgroupStats {
+    if (!this.dirs.some((d) => fs.existsSync(d.dir))) {
+      throw notFound(`container ${this.id}: cgroup does not exist (${this.paths.join(', ')})`);
+    }
+    try {
+      return { typeName: 'io.containerd.cgroups.v1.Metrics', metrics: readV1Metrics((c) => this.dirOf(c)?.dir, this.statsHost()) };
+    } catch (err) {
+      throw cgroupError(this.id, 'stats', err);
+    }
+  }
+
+  memoryDir(): string | undefined {
+    return this.dirOf('memory')?.dir;
   }
 
   /** The kernel's devices.list must say what the rules meant (runc's final safety check). */

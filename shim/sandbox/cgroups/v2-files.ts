@@ -79,7 +79,20 @@ function memoryWrites(m: NonNullable<CgroupResources['memory']>): CgroupWrite[] 
   return out;
 }
 
-function cpuWrites(c: NonNullable<CgroupResources['cpu']>): CgroupWrite[] {
+/** How writes for a running container (Update) differ from those for a new cgroup. */
+export interface V2UpdateOptions {
+  /** cpu.max now ("quota period"): a new period alone keeps the current quota. */
+  cpuMaxNow?: string;
+}
+
+/** cpu.max for an update: what is not given stays as it is (the kernel keeps the period when only a quota is written). */
+function cpuMaxUpdate(c: NonNullable<CgroupResources['cpu']>, cpuMaxNow: string | undefined): string {
+  const quota = c.quota ? (c.quota > 0 ? String(c.quota) : 'max') : undefined;
+  if (!c.period) return quota!;
+  return `${quota ?? (cpuMaxNow?.trim().split(/\s+/)[0] || 'max')} ${c.period}`;
+}
+
+function cpuWrites(c: NonNullable<CgroupResources['cpu']>, update?: V2UpdateOptions): CgroupWrite[] {
   if (c.realtimeRuntime || c.realtimePeriod) {
     const k = c.realtimeRuntime ? 'realtimeRuntime' : 'realtimePeriod';
     throw invalidArgument(`${F}.cpu.${k}: cgroup v2 has no realtime group scheduling (cpu.rt_*)`);
@@ -89,7 +102,8 @@ function cpuWrites(c: NonNullable<CgroupResources['cpu']>): CgroupWrite[] {
   if (c.shares) out.push(write('cpu.shares', 'cpu', 'cpu.weight', cpuWeightFromShares(c.shares)));
   if (c.quota || c.period) {
     const quota = c.quota && c.quota > 0 ? String(c.quota) : 'max';
-    out.push(write(c.quota ? 'cpu.quota' : 'cpu.period', 'cpu', 'cpu.max', `${quota} ${c.period || 100000}`));
+    const value = update ? cpuMaxUpdate(c, update.cpuMaxNow) : `${quota} ${c.period || 100000}`;
+    out.push(write(c.quota ? 'cpu.quota' : 'cpu.period', 'cpu', 'cpu.max', value));
   }
   // After cpu.max: the burst may not exceed the quota.
   if (c.burst !== undefined) out.push(write('cpu.burst', 'cpu', 'cpu.max.burst', c.burst));
@@ -146,8 +160,10 @@ export function checkV2Devices(res: CgroupResources, linuxDevices: OciDevice[] =
 }
 
 /** Every write for a new v2 cgroup, in runc's fs2 order (pids, memory, io, cpu, cpuset, hugetlb, rdma, unified). */
-export function v2Writes(res: CgroupResources, linuxDevices: OciDevice[] = []): CgroupWrite[] {
-  checkV2Devices(res, linuxDevices);
+export function v2Writes(res: CgroupResources, linuxDevices: OciDevice[] = [], update?: V2UpdateOptions): CgroupWrite[] {
+  // An update leaves the device rules as they were at create (the sandbox checks that it does
+  // not ask for others), and those were checked then.
+  if (!update) checkV2Devices(res, linuxDevices);
   if (res.network?.classID !== undefined || res.network?.priorities) {
     throw invalidArgument(`${F}.network: net_cls and net_prio do not exist on cgroup v2`);
   }
@@ -155,7 +171,7 @@ export function v2Writes(res: CgroupResources, linuxDevices: OciDevice[] = []): 
   if (res.pids?.limit !== undefined) out.push(write('pids.limit', 'pids', 'pids.max', pidsMax(res.pids.limit)));
   if (res.memory) out.push(...memoryWrites(res.memory));
   if (res.blockIO) out.push(...ioWrites(res.blockIO));
-  if (res.cpu) out.push(...cpuWrites(res.cpu));
+  if (res.cpu) out.push(...cpuWrites(res.cpu, update));
   if (res.cpu?.cpus) out.push(write('cpu.cpus', 'cpuset', 'cpuset.cpus', res.cpu.cpus));
   if (res.cpu?.mems) out.push(write('cpu.mems', 'cpuset', 'cpuset.mems', res.cpu.mems));
   for (const [i, h] of (res.hugepageLimits ?? []).entries()) {

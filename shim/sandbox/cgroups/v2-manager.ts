@@ -3,14 +3,18 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { failedPrecondition, invalidArgument } from '../errors';
+import { failedPrecondition, invalidArgument, notFound } from '../errors';
 import type { OciDevice } from '../oci-spec';
 import { cgroupFileExists, CgroupFileError, readCgroupFile, readProcs, removeCgroupDir, signalAll, writeCgroupFile } from './cgroupfs';
+import type { CgroupWrite } from './cgroup-write';
+import { freezeV2, thawV2 } from './freezer';
 import type { CgroupMount } from './hierarchies';
-import { applyWrite, cgroupError, CgroupManager } from './manager';
+import { applyWrite, cgroupError, CgroupManager, CgroupStats, checkMemoryBeforeUpdate } from './manager';
 import type { CgroupResources } from './resources';
+import { hostHugePageSizes } from './stat-files';
 import { levelsBelow } from './v1-manager';
 import { v2Writes } from './v2-files';
+import { readV2Metrics } from './v2-stats';
 
 // Controllers that cannot work in a threaded subtree (cgroups(7)).
 const DOMAIN_CONTROLLERS = new Set(['memory', 'io', 'hugetlb', 'rdma', 'misc']);
@@ -21,10 +25,12 @@ export class V2CgroupManager implements CgroupManager {
   readonly version = 2 as const;
   private owned = false;
 
+  /** `hugePageSizes`: the host's, for Stats (replaceable for tests). */
   constructor(
     readonly id: string,
     readonly mount: CgroupMount,
     readonly dir: string,
+    private readonly hugePageSizes: () => string[] = hostHugePageSizes,
   ) {}
 
   get paths(): string[] {
@@ -59,10 +65,92 @@ export class V2CgroupManager implements CgroupManager {
       throw cgroupError(this.id, 'create cgroup', err);
     }
     this.owned = true;
+    this.enableAvailableControllers();
+  }
+
+  /**
+   * Every controller the hierarchy offers, enabled down to the container's cgroup as runc's
+   * CreateCgroupPath does, so that Stats and OOM watching have their files (memory.stat,
+   * memory.events, io.stat…) even without a limit. Best effort, as in runc: a controller that
+   * cannot be enabled here is refused by name only when a limit needs it (apply()).
+   */
+  private enableAvailableControllers(): void {
+    let available: string[];
+    try {
+      available = this.availableControllers();
+    } catch {
+      return;
+    }
+    for (const level of [this.mount.mountPoint, ...levelsBelow(this.mount.mountPoint, path.dirname(this.dir))]) {
+      let enabled: string[];
+      try {
+        enabled = readCgroupFile(level, 'cgroup.subtree_control').split(/\s+/).filter(Boolean);
+      } catch {
+        return;
+      }
+      for (const c of available.filter((x) => !enabled.includes(x))) {
+        try {
+          writeCgroupFile(level, 'cgroup.subtree_control', `+${c}`);
+        } catch {
+          // Threaded subtree, processes of its own, or not delegated: see the doc comment.
+        }
+      }
+    }
   }
 
   apply(resources: CgroupResources, linuxDevices: OciDevice[] = []): void {
-    const writes = v2Writes(resources, linuxDevices);
+    this.writeAll(v2Writes(resources, linuxDevices));
+  }
+
+  update(resources: CgroupResources): void {
+    let cpuMaxNow: string | undefined;
+    if (resources.cpu?.period && !resources.cpu.quota && cgroupFileExists(this.dir, 'cpu.max')) {
+      cpuMaxNow = readCgroupFile(this.dir, 'cpu.max');
+    }
+    const writes = v2Writes(resources, [], { cpuMaxNow });
+    checkMemoryBeforeUpdate(this.id, resources, cgroupFileExists(this.dir, 'memory.current') ? this.dir : undefined, 'memory.current');
+    this.writeAll(writes);
+  }
+
+  async freeze(): Promise<void> {
+    this.requireFreezer('pause');
+    try {
+      await freezeV2(this.dir);
+    } catch (err) {
+      throw cgroupError(this.id, 'pause', err);
+    }
+  }
+
+  async thaw(): Promise<void> {
+    this.requireFreezer('resume');
+    try {
+      await thawV2(this.dir);
+    } catch (err) {
+      throw cgroupError(this.id, 'resume', err);
+    }
+  }
+
+  /** cgroup.freeze exists in every non-root cgroup since Linux 5.2. */
+  private requireFreezer(what: string): void {
+    if (!cgroupFileExists(this.dir, 'cgroup.freeze')) {
+      throw failedPrecondition(`container ${this.id}: ${what}: ${this.dir} has no cgroup.freeze (the cgroup v2 freezer needs Linux 5.2)`);
+    }
+  }
+
+  stats(): CgroupStats {
+    if (!fs.existsSync(this.dir)) throw notFound(`container ${this.id}: cgroup does not exist (${this.dir})`);
+    try {
+      return { typeName: 'io.containerd.cgroups.v2.Metrics', metrics: readV2Metrics(this.dir, this.hugePageSizes()) };
+    } catch (err) {
+      throw cgroupError(this.id, 'stats', err);
+    }
+  }
+
+  memoryDir(): string | undefined {
+    return cgroupFileExists(this.dir, 'memory.events') ? this.dir : undefined;
+  }
+
+  private writeAll(writes: CgroupWrite[]): void {
     const needed = [...new Set(writes.map((w) => w.controller).filter((c) => c !== 'cgroup'))];
     const available = this.availableControllers();
     for (const w of writes) {
