@@ -162,7 +162,8 @@ describe('shim binary over ttrpc, without containerd', function () {
     await expectCode(call(client, 'Create', { id: 'stdio', bundle: dir, stdout: '/nonexistent/fifo' }), Code.InvalidArgument, /nonexistent\/fifo/);
     await expectCode(call(client, 'Kill', { id: 'nothing', signal: 9 }), Code.NotFound, /container not created/);
     await expectCode(call(client, 'Exec', { id: 'codes', exec_id: 'e1' }), Code.NotFound, /container not created/);
-    await expectCode(call(client, 'Pause', { id: 'codes' }), Code.Unimplemented, /Pause/);
+    await expectCode(call(client, 'Pause', { id: 'codes' }), Code.NotFound, /container not created/);
+    await expectCode(call(client, 'Checkpoint', { id: 'codes' }), Code.Unimplemented, /Checkpoint/);
     assert.equal((await call(client, 'Connect', { id: 'nothing' })).task_pid, 0);
 
     const created = await call(client, 'Create', { id: 'codes', bundle: dir });

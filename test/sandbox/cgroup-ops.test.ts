@@ -239,6 +239,18 @@ describe('cgroup ops: OOM watching', () => {
     assert.equal(reports, 2, 'the late notification of the same kill reports nothing');
   });
 
+  it('v1: a notification that comes before the kill is counted (as the kernel sends it) is reported once the counter rises', async () => {
+    oomControl(0);
+    v1();
+    native.notifyOom(tmp);
+    assert.equal(reports, 0, 'no kill counted yet');
+    await sleep(5);
+    oomControl(1);
+    await waitUntil(() => reports === 1, 'the re-check after the notification');
+    await sleep(300);
+    assert.equal(reports, 1, 'reported once');
+  });
+
   it('v1: a kernel without the oom_kill counter reports every notification (as containerd)', () => {
     oomControl(undefined);
     v1();

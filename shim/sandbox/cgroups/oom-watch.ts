@@ -34,11 +34,16 @@ interface Counters {
   stuck: boolean;
 }
 
+// The kernel signals the v1 eventfd before it counts the kill in oom_kill (memcg OOM notify,
+// then the OOM killer): a notification that finds no new kill looks again after these delays.
+const RECHECK_MS = [10, 50, 250, 1000];
+
 export class OomWatcher {
   private kills: bigint;
   private stuck: boolean;
   private registration?: OomRegistration;
   private watcher?: fs.FSWatcher;
+  private recheck?: NodeJS.Timeout;
   private closed = false;
 
   private constructor(private readonly opts: OomWatchOptions) {
@@ -85,22 +90,38 @@ export class OomWatcher {
     return { kills: kv.get('oom_kill'), stuck: kv.get('under_oom') === 1n && kv.get('oom_kill_disable') === 1n };
   }
 
-  /** Reports an OOM kill that happened since the last report, if any. */
-  check(): void {
-    if (this.closed) return;
+  /** Reports an OOM kill that happened since the last report, if any; true if it reported one. */
+  check(): boolean {
+    if (this.closed) return false;
     let now: Counters | undefined;
     try {
       now = this.read();
     } catch (err) {
       this.opts.logger.warn('cannot read the OOM counter', { id: this.opts.id, file: this.counterFile(), error: (err as Error).message });
-      return;
+      return false;
     }
-    if (!now) return;
+    if (!now) return false;
     const killed = now.kills !== undefined && now.kills > this.kills;
     const newlyStuck = now.stuck && !this.stuck;
     if (now.kills !== undefined) this.kills = now.kills;
     this.stuck = now.stuck;
     if (killed || newlyStuck) this.report();
+    return killed || newlyStuck;
+  }
+
+  /**
+   * After a notification without a new kill: looks again a little later, since the kill is
+   * counted after the notification. A kill that an exit's check() already reported is not
+   * reported again (the counter does not rise a second time).
+   */
+  private recheckLater(attempt = 0): void {
+    if (this.closed || attempt >= RECHECK_MS.length) return;
+    clearTimeout(this.recheck);
+    this.recheck = setTimeout(() => {
+      if (!this.check()) this.recheckLater(attempt + 1);
+    }, RECHECK_MS[attempt]);
+    // A pending look must not keep the shim alive.
+    this.recheck.unref();
   }
 
   /** A v1 eventfd notification: an OOM, or the cgroup being removed. */
@@ -122,7 +143,7 @@ export class OomWatcher {
       this.report();
       return;
     }
-    this.check();
+    if (!this.check()) this.recheckLater();
   }
 
   private report(): void {
@@ -138,6 +159,7 @@ export class OomWatcher {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.recheck);
     this.registration?.close();
     this.watcher?.close();
   }
