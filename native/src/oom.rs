@@ -159,20 +159,7 @@ impl OomMonitor {
 }
 
 fn watch_loop(epfd: c_int, notify_w: c_int) {
-    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
-    loop {
-        // SAFETY: events is a valid buffer of the length we pass.
-        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as c_int, -1) };
-        if n < 0 {
-            if errno() == libc::EINTR {
-                continue;
-            }
-            return;
-        }
-        for ev in events[..n as usize].iter() {
-            notify_one(ev.u64 as u32, notify_w);
-        }
-    }
+    crate::sys::epoll_dispatch(epfd, |data| notify_one(data as u32, notify_w));
 }
 
 fn notify_one(token: u32, notify_w: c_int) {

@@ -96,20 +96,7 @@ impl Reaper {
 }
 
 fn reap_loop(epfd: c_int, notify_w: c_int) {
-    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
-    loop {
-        // SAFETY: events is a valid buffer of the length we pass.
-        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as c_int, -1) };
-        if n < 0 {
-            if errno() == libc::EINTR {
-                continue;
-            }
-            return;
-        }
-        for ev in events[..n as usize].iter() {
-            reap_one(ev.u64 as i32, notify_w);
-        }
-    }
+    sys::epoll_dispatch(epfd, |data| reap_one(data as i32, notify_w));
 }
 
 fn reap_one(pid: i32, notify_w: c_int) {

@@ -86,3 +86,22 @@ pub fn errno() -> c_int {
     // SAFETY: __errno_location always returns a valid thread-local pointer.
     unsafe { *libc::__errno_location() }
 }
+
+/// Waits on `epfd` forever, handing each ready registration's data word to `on_ready`:
+/// the loop of every native watcher thread (reaper, OOM monitor).
+pub fn epoll_dispatch(epfd: c_int, mut on_ready: impl FnMut(u64)) {
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
+    loop {
+        // SAFETY: events is a valid buffer of the length we pass.
+        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as c_int, -1) };
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        for ev in events[..n as usize].iter() {
+            on_ready(ev.u64);
+        }
+    }
+}

@@ -144,3 +144,30 @@ export async function removeCgroupDir(dir: string, timeoutMs = 5_000): Promise<v
     delay = Math.min(delay * 2, 200);
   }
 }
+
+/**
+ * Makes each missing directory of `levels` (parents first), calling `onLevel` for every level
+ * (new or not). On any failure removes what it made, deepest first, and rethrows: a failed
+ * create never leaves a half-made cgroup behind.
+ */
+export function makeLevels(levels: readonly string[], onLevel: (dir: string) => void = () => undefined): void {
+  const made: string[] = [];
+  try {
+    for (const level of levels) {
+      if (!fs.existsSync(level)) {
+        fs.mkdirSync(level, { mode: 0o755 });
+        made.push(level);
+      }
+      onLevel(level);
+    }
+  } catch (err) {
+    for (const dir of made.reverse()) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        // Best effort: the error that matters is the one rethrown below.
+      }
+    }
+    throw err;
+  }
+}

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { failedPrecondition, invalidArgument, notFound } from '../errors';
 import type { OciDevice } from '../oci-spec';
-import { CgroupFileError, readCgroupFile, readProcs, removeCgroupDir, signalAll, writeCgroupFile } from './cgroupfs';
+import { CgroupFileError, readCgroupFile, readProcs, makeLevels, removeCgroupDir, signalAll, writeCgroupFile } from './cgroupfs';
 import type { CgroupWrite } from './cgroup-write';
 import { deviceState, effectiveDeviceRules, expectedDevicesList } from './device-rules';
 import { freezeV1, thawV1 } from './freezer';
@@ -57,27 +57,16 @@ export class V1CgroupManager implements CgroupManager {
         throw failedPrecondition(`container ${this.id}: cgroup ${d.dir} already has processes (${procs.join(' ')}): it is not this container's`);
       }
     }
-    const made: string[] = [];
     try {
-      for (const d of this.dirs) {
-        for (const level of levelsBelow(d.mount.mountPoint, d.dir)) {
-          if (!fs.existsSync(level)) {
-            fs.mkdirSync(level, { mode: 0o755 });
-            made.push(level);
-          }
-          // A new cpuset cgroup has no cpus and no mems: no process could join it. Inherit the
-          // parent's (runc's cpusetEnsureParent); the spec's values are written by apply().
-          if (d.controllers.includes('cpuset')) this.inheritCpuset(level);
-        }
-      }
+      // One list over every hierarchy, so that a failure in any removes all that was made.
+      const levels = this.dirs.flatMap((d) => levelsBelow(d.mount.mountPoint, d.dir).map((dir) => ({ dir, d })));
+      const cpusetLevels = new Set(levels.filter((l) => l.d.controllers.includes('cpuset')).map((l) => l.dir));
+      // A new cpuset cgroup has no cpus and no mems: no process could join it. Inherit the
+      // parent's (runc's cpusetEnsureParent); the spec's values are written by apply().
+      makeLevels(levels.map((l) => l.dir), (level) => {
+        if (cpusetLevels.has(level)) this.inheritCpuset(level);
+      });
     } catch (err) {
-      for (const dir of made.reverse()) {
-        try {
-          fs.rmdirSync(dir);
-        } catch {
-          // Best effort: the error that matters is the one thrown below.
-        }
-      }
       throw cgroupError(this.id, 'create cgroup', err);
     }
     this.owned = true;

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { failedPrecondition, invalidArgument, notFound } from '../errors';
 import type { OciDevice } from '../oci-spec';
-import { cgroupFileExists, CgroupFileError, readCgroupFile, readProcs, removeCgroupDir, signalAll, writeCgroupFile } from './cgroupfs';
+import { cgroupFileExists, CgroupFileError, readCgroupFile, readProcs, makeLevels, removeCgroupDir, signalAll, writeCgroupFile } from './cgroupfs';
 import type { CgroupWrite } from './cgroup-write';
 import { freezeV2, thawV2 } from './freezer';
 import type { CgroupMount } from './hierarchies';
@@ -47,21 +47,9 @@ export class V2CgroupManager implements CgroupManager {
     if (procs.length > 0) {
       throw failedPrecondition(`container ${this.id}: cgroup ${this.dir} already has processes (${procs.join(' ')}): it is not this container's`);
     }
-    const made: string[] = [];
     try {
-      for (const level of levelsBelow(this.mount.mountPoint, this.dir)) {
-        if (fs.existsSync(level)) continue;
-        fs.mkdirSync(level, { mode: 0o755 });
-        made.push(level);
-      }
+      makeLevels(levelsBelow(this.mount.mountPoint, this.dir));
     } catch (err) {
-      for (const dir of made.reverse()) {
-        try {
-          fs.rmdirSync(dir);
-        } catch {
-          // Best effort: the error that matters is the one thrown below.
-        }
-      }
       throw cgroupError(this.id, 'create cgroup', err);
     }
     this.owned = true;
