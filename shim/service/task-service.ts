@@ -90,7 +90,8 @@ export class TaskService {
   }
 
   private async unimplemented(method: string): Promise<never> {
-    throw new RpcError(Code.Unimplemented, `${method} is not implemented by burrow yet`);
+    // Checkpoint/restore (CRIU) is not part of Burrow: containerd treats Unimplemented as "unsupported".
+    throw new RpcError(Code.Unimplemented, `${method} is not supported by burrow`);
   }
 
   private sandboxOf(id: string): Sandbox {
