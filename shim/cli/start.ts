@@ -6,6 +6,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
+import { daemonCommand } from './daemon-command';
 import { daemonArgs, ShimFlags } from './flags';
 
 // containerd's default socket directory (defaults.DefaultStateDir + "/s"), where runc's shim
@@ -111,8 +112,8 @@ export async function start(flags: ShimFlags): Promise<number> {
       // No reader (not run by containerd): the daemon runs without a log.
     }
     const listenFd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-    const mainScript = require.main?.filename ?? process.argv[1];
-    const child = spawn(process.execPath, [...process.execArgv, mainScript, ...daemonArgs(flags, sock)], {
+    const daemon = daemonCommand(require.main?.filename ?? process.argv[1]);
+    const child = spawn(process.execPath, [...daemon.nodeArgs, ...daemonArgs(flags, sock)], {
       cwd: bundle,
       detached: true,
       // Never our stdout/stderr: containerd reads them to EOF and would wait for the daemon.

@@ -1,0 +1,58 @@
+// How `start` runs the daemon, fastest form first: from the V8 startup snapshot
+// (dist/shim-daemon.blob), from the one-file bundle (dist/shim.bundle.js), or from the compiled
+// modules this process was started from. Built by scripts/bundle.js; each is used only when
+// present, and the snapshot only for the Node that built it (another one refuses to start
+// from it, and by then `start` has exited).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { packageRoot } from '../package-root';
+
+export type DaemonForm = 'snapshot' | 'bundle' | 'modules';
+
+export interface DaemonCommand {
+  form: DaemonForm;
+  /** Arguments to Node before the daemon's own flags. */
+  nodeArgs: string[];
+}
+
+/** What scripts/bundle.js writes next to the blob. */
+export interface SnapshotInfo {
+  node: string;
+  arch: string;
+  platform: string;
+}
+
+export const SNAPSHOT_FILE = 'shim-daemon.blob';
+export const BUNDLE_FILE = 'shim.bundle.js';
+
+function snapshotUsable(blob: string): boolean {
+  try {
+    const info = JSON.parse(fs.readFileSync(`${blob}.json`, 'utf8')) as SnapshotInfo;
+    return (
+      info.node === process.version && info.arch === process.arch && info.platform === process.platform &&
+      fs.existsSync(blob)
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `BURROW_DAEMON_FORM` (snapshot, bundle or modules) picks one form, for measuring each; a
+ * form that is not there falls back to the modules.
+ */
+export function daemonCommand(mainScript: string, execArgv: readonly string[] = process.execArgv): DaemonCommand {
+  const want = process.env.BURROW_DAEMON_FORM as DaemonForm | undefined;
+  const dist = path.join(packageRoot(), 'dist');
+  const blob = path.join(dist, SNAPSHOT_FILE);
+  // Node options would have to match the ones the snapshot was built with.
+  if ((!want || want === 'snapshot') && execArgv.length === 0 && snapshotUsable(blob)) {
+    return { form: 'snapshot', nodeArgs: ['--snapshot-blob', blob, '--'] };
+  }
+  const bundle = path.join(dist, BUNDLE_FILE);
+  if ((!want || want === 'bundle') && fs.existsSync(bundle)) {
+    return { form: 'bundle', nodeArgs: [...execArgv, bundle] };
+  }
+  return { form: 'modules', nodeArgs: [...execArgv, mainScript] };
+}

@@ -1,0 +1,38 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { BUNDLE_FILE, daemonCommand, SNAPSHOT_FILE } from '../../shim/cli/daemon-command';
+import { packageRoot } from '../../shim/package-root';
+
+// Uses the build's own dist/ (npm run build makes the bundle and the snapshot).
+describe('cli: how start runs the daemon', () => {
+  const dist = path.join(packageRoot(), 'dist');
+  const saved = process.env.BURROW_DAEMON_FORM;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.BURROW_DAEMON_FORM;
+    else process.env.BURROW_DAEMON_FORM = saved;
+  });
+
+  it('prefers the snapshot built by this Node, with the daemon flags after --', () => {
+    delete process.env.BURROW_DAEMON_FORM;
+    const info = JSON.parse(fs.readFileSync(path.join(dist, `${SNAPSHOT_FILE}.json`), 'utf8'));
+    assert.equal(info.node, process.version);
+    assert.deepEqual(daemonCommand('/x/main.js', []), {
+      form: 'snapshot', nodeArgs: ['--snapshot-blob', path.join(dist, SNAPSHOT_FILE), '--'],
+    });
+  });
+
+  it('runs the bundle instead when Node has options the snapshot was not built with', () => {
+    delete process.env.BURROW_DAEMON_FORM;
+    assert.deepEqual(daemonCommand('/x/main.js', ['--inspect']), {
+      form: 'bundle', nodeArgs: ['--inspect', path.join(dist, BUNDLE_FILE)],
+    });
+  });
+
+  it('runs the form BURROW_DAEMON_FORM names', () => {
+    process.env.BURROW_DAEMON_FORM = 'bundle';
+    assert.equal(daemonCommand('/x/main.js', []).form, 'bundle');
+    process.env.BURROW_DAEMON_FORM = 'modules';
+    assert.deepEqual(daemonCommand('/x/main.js', []), { form: 'modules', nodeArgs: ['/x/main.js'] });
+  });
+});
