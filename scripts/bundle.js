@@ -52,6 +52,7 @@ async function main() {
   const blob = path.join(dist, 'shim-daemon.blob');
   const tmp = `${blob}.${process.pid}.tmp`;
   fs.rmSync(`${blob}.json`, { force: true });
+  fs.rmSync(`${blob}.node`, { force: true });
   const built = spawnSync(process.execPath, ['--snapshot-blob', tmp, '--build-snapshot', entry], {
     cwd: dist, env: nodeEnv(), encoding: 'utf8',
   });
@@ -59,17 +60,22 @@ async function main() {
     fs.rmSync(tmp, { force: true });
     throw new Error(`building the daemon snapshot failed (exit ${built.status}):\n${built.stderr}`);
   }
-  // A daemon from the snapshot must start: it refuses any action but serve, with exit 2.
-  const check = spawnSync(process.execPath, ['--snapshot-blob', tmp, '--', '-namespace', 'n', '-id', 'x', 'start'], {
+  // A daemon from the snapshot must start: it refuses actions other than start-daemon and serve, with exit 2.
+  const check = spawnSync(process.execPath, ['--snapshot-blob', tmp, '--', '-namespace', 'n', '-id', 'x', 'delete'], {
     env: nodeEnv(), encoding: 'utf8',
   });
-  if (check.status !== 2 || !/only runs `serve`/.test(check.stderr)) {
+  if (check.status !== 2 || !/runs `start-daemon` and `serve`/.test(check.stderr)) {
     fs.rmSync(tmp, { force: true });
     throw new Error(`the daemon snapshot does not start (exit ${check.status}): ${check.stderr}`);
   }
   fs.renameSync(tmp, blob);
   const info = { node: process.version, arch: process.arch, platform: process.platform };
   fs.writeFileSync(`${blob}.json`, `${JSON.stringify(info)}\n`);
+  // For the wrapper, which cannot ask Node its version without starting it: the binary that
+  // built the snapshot, as `readlink -f` and `stat -L -c %s:%Y` show it.
+  const node = fs.realpathSync(process.execPath);
+  const st = fs.statSync(node);
+  fs.writeFileSync(`${blob}.node`, `${node}:${st.size}:${Math.floor(st.mtimeMs / 1000)}\n`);
   const mb = (f) => (fs.statSync(f).size / 1e6).toFixed(1);
   console.log(`bundle: wrote dist/shim.bundle.js (${mb(bundle)} MB), dist/shim-daemon.blob (${mb(blob)} MB, node ${process.version})`);
 }

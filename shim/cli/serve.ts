@@ -1,5 +1,6 @@
 // The long-lived shim server: the Task service on ttrpc, on the socket `start` handed over as
-// fd 3. Exits after a Shutdown finds no containers left.
+// fd 3 (or, started in place from the snapshot, the one it listens on already). Exits after a
+// Shutdown finds no containers left.
 
 import * as fs from 'fs';
 import * as net from 'net';
@@ -19,7 +20,7 @@ const LISTEN_FD = 3;
 // are identical, so one implementation serves both names.
 const TASK_SERVICES = ['containerd.task.v2.Task', 'containerd.task.v3.Task'];
 
-export async function serve(flags: ShimFlags): Promise<void> {
+export async function serve(flags: ShimFlags, listening?: net.Server): Promise<void> {
   const logger = createLogger({ debug: flags.debug, id: flags.id, namespace: flags.namespace });
   process.on('uncaughtException', (err) => logger.error('uncaught exception', { error: err.stack ?? err.message }));
   process.on('unhandledRejection', (err) =>
@@ -34,7 +35,7 @@ export async function serve(flags: ShimFlags): Promise<void> {
     containerdAddress: flags.address,
     logger,
   });
-  const listener = net.createServer();
+  const listener = listening ?? net.createServer();
   const server = new TtrpcServer({ logger });
 
   let stopping = false;
@@ -61,7 +62,7 @@ export async function serve(flags: ShimFlags): Promise<void> {
   for (const name of TASK_SERVICES) server.addService(name, definition, handlers);
 
   server.serve(listener);
-  listener.listen({ fd: LISTEN_FD });
+  if (!listening) listener.listen({ fd: LISTEN_FD });
   // Containers survive a stopped shim, as with runc; containerd's `delete` cleans them up.
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -58,14 +58,14 @@ function listen(sock: string): Promise<net.Server> {
   });
 }
 
-function writeAddress(bundle: string, address: string): void {
+export function writeAddress(bundle: string, address: string): void {
   const tmp = path.join(bundle, '.address');
   fs.writeFileSync(tmp, address, { mode: 0o600 });
   fs.renameSync(tmp, path.join(bundle, 'address'));
 }
 
 /** Listens on `sock`, or returns undefined if a live server already does. */
-async function listenOrJoin(sock: string): Promise<net.Server | undefined> {
+export async function listenOrJoin(sock: string): Promise<net.Server | undefined> {
   fs.mkdirSync(path.dirname(sock), { recursive: true, mode: 0o700 });
   try {
     return await listen(sock);
@@ -84,7 +84,7 @@ async function listenOrJoin(sock: string): Promise<net.Server | undefined> {
  * The daemon gets containerd's oom_score_adj + 1 (as runc's shim): under memory pressure it
  * goes before containerd, and containers without their own oomScoreAdj inherit it.
  */
-function inheritOomScore(pid: number): void {
+export function inheritOomScore(pid: number): void {
   try {
     const parent = Number(fs.readFileSync(`/proc/${process.ppid}/oom_score_adj`, 'utf8').trim());
     fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(Math.min(1000, parent + 1)));

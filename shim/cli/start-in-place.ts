@@ -1,0 +1,75 @@
+// `start` and the daemon in one Node process, started from the daemon's snapshot by
+// bin/containerd-shim-burrow-v2: it listens, prints the address, lets go of containerd's
+// stdout and stderr (so containerd's `start` returns once the wrapper exits) and goes on as the
+// daemon. A container start then waits for one Node start instead of two (`start`, then the
+// daemon it spawns).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ShimFlags } from './flags';
+import { serve } from './serve';
+import { groupingKey, inheritOomScore, listenOrJoin, socketPath, writeAddress } from './start';
+
+/**
+ * The action word the wrapper gives it instead of `start`: `ps` shows a daemon for what it is,
+ * and Go's flag package, like parseFlags, takes the first word as the action.
+ */
+export const START_DAEMON = 'start-daemon';
+
+/**
+ * Makes `fd` refer to the first of `files` that opens (Node has no dup2: the lowest free
+ * descriptor is the one just closed).
+ */
+function reopen(fd: number, files: readonly [string, number][]): void {
+  fs.closeSync(fd);
+  let failure: unknown;
+  for (const [file, flags] of files) {
+    let got: number;
+    try {
+      got = fs.openSync(file, flags);
+    } catch (err) {
+      failure = err;
+      continue;
+    }
+    if (got === fd) return;
+    fs.closeSync(got);
+    throw new Error(`reopening fd ${fd} as ${JSON.stringify(file)} gave fd ${got}`);
+  }
+  throw failure;
+}
+
+/** Returns the exit status, or -1 once it runs as the daemon. */
+export async function startInPlace(flags: ShimFlags): Promise<number> {
+  if (!flags.id || !flags.namespace || !flags.address) {
+    process.stderr.write('start needs -id, -namespace and -address\n');
+    return 2;
+  }
+  const bundle = process.cwd();
+  const sock = socketPath(flags, groupingKey(bundle, flags.id));
+  const address = `unix://${sock}`;
+  const server = await listenOrJoin(sock);
+  if (!server) {
+    // The group's daemon runs already: this process was only `start`.
+    writeAddress(bundle, address);
+    fs.writeSync(1, address);
+    return 0;
+  }
+  try {
+    fs.chmodSync(sock, 0o600);
+    // The wrapper shell has containerd's oom_score_adj.
+    inheritOomScore(process.pid);
+    writeAddress(bundle, address);
+  } catch (err) {
+    server.close();
+    fs.rmSync(sock, { force: true });
+    throw err;
+  }
+  fs.writeSync(1, address);
+  const devNull: [string, number] = ['/dev/null', fs.constants.O_WRONLY];
+  reopen(1, [devNull]);
+  // The daemon logs to the bundle's log FIFO, which containerd holds open for reading; without
+  // a reader (not run by containerd) it runs without a log.
+  reopen(2, [[path.join(bundle, 'log'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK], devNull]);
+  await serve({ ...flags, socket: sock, action: 'serve' }, server);
+  return -1;
+}
