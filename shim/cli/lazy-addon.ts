@@ -3,11 +3,35 @@
 // part of a snapshot anyway: the bundle (scripts/bundle.js) points every `import ... from
 // 'ffi-rs'` here, and the snapshot's main function says how to load the real module.
 
+import * as fs from 'fs';
 import type * as FfiRs from 'ffi-rs';
 
 let load: (id: string) => unknown = (id) => require(id);
 let ffi: typeof FfiRs | undefined;
-const real = (): typeof FfiRs => (ffi ??= load('ffi-rs') as typeof FfiRs);
+const real = (): typeof FfiRs => (ffi ??= loadFfiRs());
+
+/**
+ * ffi-rs picks its glibc or musl binary by `process.report.getReport().header.glibcVersionRuntime`,
+ * and a full diagnostic report costs ~5 ms of every daemon start: it gets the one field it reads,
+ * from whether the host has a musl dynamic loader.
+ */
+function loadFfiRs(): typeof FfiRs {
+  const report = process.report as unknown as { getReport: () => unknown } | undefined;
+  if (!report) return load('ffi-rs') as typeof FfiRs;
+  const getReport = report.getReport;
+  let musl = false;
+  try {
+    musl = fs.readdirSync('/lib').some((n) => n.startsWith('ld-musl-'));
+  } catch {
+    // no /lib: not a musl system either
+  }
+  report.getReport = () => ({ header: { glibcVersionRuntime: musl ? undefined : 'host' } });
+  try {
+    return load('ffi-rs') as typeof FfiRs;
+  } finally {
+    report.getReport = getReport;
+  }
+}
 
 export function setAddonLoader(fn: (id: string) => unknown): void {
   load = fn;
