@@ -18,14 +18,14 @@ import { serve } from './serve';
 import { START_DAEMON, startInPlace } from './start-in-place';
 
 lookupService('containerd.task.v2.Task');
-const CRI_API = protoRoot().lookup('runtime');
+// The CRI API (package runtime.v1) is in protos/ for the e2e client; the shim never speaks it,
+// and every object in the snapshot is read by every daemon start.
+const criApi = protoRoot().lookup('runtime');
+if (criApi) protoRoot().remove(criApi);
 // protobufjs generates each type's encoder and decoder on first use (~20 ms for what a Create
 // touches): generated here, they are part of the snapshot.
-// Not the CRI API's (package runtime.v1, in protos/ for the e2e client): the shim never
-// speaks it, and each generated type makes the snapshot, which every daemon start reads, larger.
 (function setupTypes(ns: protobuf.NamespaceBase): void {
   for (const nested of ns.nestedArray) {
-    if (nested === CRI_API) continue;
     if (nested instanceof protobuf.Type) nested.setup();
     if (nested instanceof protobuf.Namespace) setupTypes(nested);
   }

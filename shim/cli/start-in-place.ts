@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ShimFlags } from './flags';
 import { serve } from './serve';
-import { groupingKey, inheritOomScore, listenOrJoin, socketPath, writeAddress } from './start';
+import { groupingKey, listenOrJoin, socketPath, writeAddress } from './start';
 
 /**
  * The action word the wrapper gives it instead of `start`: `ps` shows a daemon for what it is,
@@ -38,6 +38,20 @@ function reopen(fd: number, files: readonly [string, number][]): void {
   throw failure;
 }
 
+/**
+ * containerd's oom_score_adj + 1, as start.ts gives the daemon it spawns: this process has
+ * containerd's value already, inherited through the wrapper (its parent is gone by now).
+ */
+function raiseOomScore(): void {
+  const file = '/proc/self/oom_score_adj';
+  try {
+    const own = Number(fs.readFileSync(file, 'utf8').trim());
+    fs.writeFileSync(file, String(Math.min(1000, own + 1)));
+  } catch {
+    // EACCES without privileges or in a user namespace: the daemon keeps containerd's value.
+  }
+}
+
 /** Returns the exit status, or -1 once it runs as the daemon. */
 export async function startInPlace(flags: ShimFlags): Promise<number> {
   if (!flags.id || !flags.namespace || !flags.address) {
@@ -56,8 +70,7 @@ export async function startInPlace(flags: ShimFlags): Promise<number> {
   }
   try {
     fs.chmodSync(sock, 0o600);
-    // The wrapper shell has containerd's oom_score_adj.
-    inheritOomScore(process.pid);
+    raiseOomScore();
     writeAddress(bundle, address);
   } catch (err) {
     server.close();

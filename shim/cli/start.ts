@@ -84,7 +84,7 @@ export async function listenOrJoin(sock: string): Promise<net.Server | undefined
  * The daemon gets containerd's oom_score_adj + 1 (as runc's shim): under memory pressure it
  * goes before containerd, and containers without their own oomScoreAdj inherit it.
  */
-export function inheritOomScore(pid: number): void {
+function inheritOomScore(pid: number): void {
   try {
     const parent = Number(fs.readFileSync(`/proc/${process.ppid}/oom_score_adj`, 'utf8').trim());
     fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(Math.min(1000, parent + 1)));
