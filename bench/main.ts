@@ -27,7 +27,7 @@ interface Options {
 function sizes(quick: boolean) {
   return quick
     ? { lifecyclePairs: 5, execPairs: 5, podPairs: 2, burstRounds: 1, burstCount: 30, memoryLevels: [1, 3], leakLifecycles: 10 }
-    : { lifecyclePairs: 50, execPairs: 50, podPairs: 15, burstRounds: 3, burstCount: 30, memoryLevels: [1, 10, 30], leakLifecycles: 200 };
+    : { lifecyclePairs: 60, execPairs: 60, podPairs: 20, burstRounds: 5, burstCount: 30, memoryLevels: [1, 10, 30], leakLifecycles: 200 };
 }
 
 function parseArgs(argv: readonly string[]): Options {

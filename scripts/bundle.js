@@ -72,10 +72,9 @@ async function main() {
   const info = { node: process.version, arch: process.arch, platform: process.platform };
   fs.writeFileSync(`${blob}.json`, `${JSON.stringify(info)}\n`);
   // For the wrapper, which cannot ask Node its version without starting it: the binary that
-  // built the snapshot, as `readlink -f` and `stat -L -c %s:%Y` show it.
-  const node = fs.realpathSync(process.execPath);
-  const st = fs.statSync(node);
-  fs.writeFileSync(`${blob}.node`, `${node}:${st.size}:${Math.floor(st.mtimeMs / 1000)}\n`);
+  // built the snapshot, as `stat -L -c %s:%Y` shows it.
+  const st = fs.statSync(process.execPath);
+  fs.writeFileSync(`${blob}.node`, `${st.size}:${Math.floor(st.mtimeMs / 1000)}\n`);
   const mb = (f) => (fs.statSync(f).size / 1e6).toFixed(1);
   console.log(`bundle: wrote dist/shim.bundle.js (${mb(bundle)} MB), dist/shim-daemon.blob (${mb(blob)} MB, node ${process.version})`);
 }
