@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--only lifecycle,exec,...] [--json FILE]`: Burrow against
+// `npm run bench [-- --quick] [--only lifecycle,exec,...] [--daemon-form F] [--json FILE]`: Burrow against
 // containerd's runc shim on one private CRI-enabled containerd, alternating A B A B.
 // Needs root and the e2e host tools; uses the shared host paths the e2e suites use, so run it
 // under the e2e lock (`flock /run/burrow-e2e.lock npm run bench`).
@@ -19,6 +19,8 @@ type Bench = (typeof ALL)[number];
 
 interface Options {
   quick: boolean;
+  /** BURROW_DAEMON_FORM for every Burrow shim (shim/cli/daemon-command.ts): to measure each form. */
+  daemonForm?: string;
   only: Set<Bench>;
   json: string;
 }
@@ -36,11 +38,15 @@ function parseArgs(argv: readonly string[]): Options {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--json') o.json = argv[++i] ?? '';
+    else if (a === '--daemon-form') {
+      o.daemonForm = argv[++i] ?? '';
+      if (!['snapshot', 'bundle', 'modules'].includes(o.daemonForm)) throw new Error(`--daemon-form: snapshot, bundle or modules, not "${o.daemonForm}"`);
+    }
     else if (a === '--only') {
       const names = (argv[++i] ?? '').split(',').filter(Boolean);
       for (const n of names) if (!(ALL as readonly string[]).includes(n)) throw new Error(`--only: unknown benchmark "${n}" (${ALL.join(', ')})`);
       o.only = new Set(names as Bench[]);
-    } else throw new Error(`unknown argument "${a}"; usage: bench [--quick] [--only ${ALL.join(',')}] [--json FILE]`);
+    } else throw new Error(`unknown argument "${a}"; usage: bench [--quick] [--only ${ALL.join(',')}] [--daemon-form snapshot|bundle|modules] [--json FILE]`);
   }
   return o;
 }
@@ -61,7 +67,9 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const size = sizes(opts.quick);
   ensureHostTools();
-  const c = await PrivateContainerd.start({ name: 'bench', cri: true, logLevel: 'info' });
+  // containerd passes its environment to the shims it starts.
+  const extraEnv = opts.daemonForm ? { BURROW_DAEMON_FORM: opts.daemonForm } : undefined;
+  const c = await PrivateContainerd.start({ name: 'bench', cri: true, logLevel: 'info', extraEnv });
   const client = new CriClient(c.address);
   try {
     await importImage(c);
@@ -99,6 +107,7 @@ async function main(): Promise<void> {
         kernel: os.release(),
       },
       quick: opts.quick,
+      daemonForm: opts.daemonForm ?? 'default',
       rows,
       memory,
       leaks,

@@ -25,6 +25,8 @@ export interface Report {
   date: string;
   machine: { cpus: number; node: string; containerd: string; runc: string; kernel: string };
   quick: boolean;
+  /** How the Burrow daemon was started (BURROW_DAEMON_FORM), `default` when not forced. */
+  daemonForm: string;
   rows: Row[];
   memory: MemoryLevel[];
   /** Absent when the leak benchmark was not run (--only). */
@@ -63,7 +65,8 @@ export function formatReport(rep: Report): string {
   const out: string[] = [];
   const m = rep.machine;
   out.push(
-    `burrow bench ${rep.quick ? '(quick) ' : ''}${rep.date}: ${m.cpus} CPUs, kernel ${m.kernel}, ` +
+    `burrow bench ${rep.quick ? '(quick) ' : ''}${rep.daemonForm === 'default' ? '' : `(daemon form ${rep.daemonForm}) `}` +
+      `${rep.date}: ${m.cpus} CPUs, kernel ${m.kernel}, ` +
       `containerd ${m.containerd}, runc ${m.runc}, node ${m.node}`,
   );
   out.push('');
