@@ -79,3 +79,36 @@ describe('cli: the wrapper\'s delete fast path', () => {
     assert.match(run(containerdArgs().slice(0, -1).concat('start')).toString(), /^node .* start$/);
   });
 });
+
+describe('cli: the wrapper\'s start of a pod\'s app container', () => {
+  let dir: string;
+  let fakeNode: string;
+  const sandbox = 'a'.repeat(64);
+
+  beforeEach(() => {
+    dir = makeTempDir();
+    fakeNode = path.join(dir, 'fake-node');
+    fs.writeFileSync(fakeNode, '#!/bin/sh\nprintf "node %s" "$*"\n', { mode: 0o755 });
+  });
+  afterEach(() => removeTempDir(dir));
+
+  const start = (id: string, annotations: Record<string, string>) => {
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', annotations }));
+    const args = ['-namespace', 'k8s.io', '-address', `${dir}/containerd.sock`, '-publish-binary', '/usr/bin/containerd', '-id', id, 'start'];
+    const r = spawnSync(WRAPPER, args, { cwd: dir, env: { PATH: process.env.PATH, BURROW_NODE: fakeNode } });
+    assert.equal(r.status, 0, r.stderr.toString());
+    return { out: r.stdout.toString(), args };
+  };
+
+  it('goes to Node when nobody listens on the pod\'s socket', () => {
+    const { out, args } = start('b'.repeat(64), { 'io.kubernetes.cri.sandbox-id': sandbox });
+    assert.equal(out, `node ${path.resolve(__dirname, '../../..')}/dist/shim/cli/main.js ${args.join(' ')}`);
+    assert.ok(!fs.existsSync(path.join(dir, 'address')));
+  });
+
+  it('goes to Node for the pause container, and for containers grouped another way', () => {
+    assert.match(start(sandbox, { 'io.kubernetes.cri.sandbox-id': sandbox }).out, /^node /);
+    assert.match(start('c1', { 'io.kubernetes.cri.sandbox-id': sandbox, 'io.containerd.runc.v2.group': 'g' }).out, /^node /);
+    assert.match(start('c1', {}).out, /^node /);
+  });
+});
