@@ -95,7 +95,8 @@ describe('cli: the wrapper\'s start of a pod\'s app container', () => {
   const start = (id: string, annotations: Record<string, string>) => {
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', annotations }));
     const args = ['-namespace', 'k8s.io', '-address', `${dir}/containerd.sock`, '-publish-binary', '/usr/bin/containerd', '-id', id, 'start'];
-    const r = spawnSync(WRAPPER, args, { cwd: dir, env: { PATH: process.env.PATH, BURROW_NODE: fakeNode } });
+    // stdin /dev/null, as containerd 1.6 runs `start`.
+    const r = spawnSync(WRAPPER, args, { cwd: dir, env: { PATH: process.env.PATH, BURROW_NODE: fakeNode }, stdio: ['ignore', 'pipe', 'pipe'] });
     assert.equal(r.status, 0, r.stderr.toString());
     return { out: r.stdout.toString(), args };
   };
