@@ -1,8 +1,8 @@
 // How `start` runs the daemon, fastest form first: from the V8 startup snapshot
 // (dist/shim-daemon.blob), from the one-file bundle (dist/shim.bundle.js), or from the compiled
 // modules this process was started from. Built by scripts/bundle.js; each is used only when
-// present, and the snapshot only for the Node that built it (another one refuses to start
-// from it, and by then `start` has exited).
+// present, and the snapshot only with the Node binary that built it (another one may refuse to
+// start from it, and by then `start` has exited).
 
 import * as fs from 'fs';
 import * as path from 'path';
@@ -16,23 +16,18 @@ export interface DaemonCommand {
   nodeArgs: string[];
 }
 
-/** What scripts/bundle.js writes next to the blob. */
-export interface SnapshotInfo {
-  node: string;
-  arch: string;
-  platform: string;
-}
-
 export const SNAPSHOT_FILE = 'shim-daemon.blob';
 export const BUNDLE_FILE = 'shim.bundle.js';
 
-function snapshotUsable(blob: string): boolean {
+/**
+ * The snapshot only loads into the very Node binary that built it (the same version of another
+ * build can refuse it): `<blob>.node` holds that binary's size and mtime, as the wrapper checks them.
+ */
+function snapshotUsable(blob: string, node = process.execPath): boolean {
   try {
-    const info = JSON.parse(fs.readFileSync(`${blob}.json`, 'utf8')) as SnapshotInfo;
-    return (
-      info.node === process.version && info.arch === process.arch && info.platform === process.platform &&
-      fs.existsSync(blob)
-    );
+    const built = fs.readFileSync(`${blob}.node`, 'utf8').trim();
+    const st = fs.statSync(node);
+    return built === `${st.size}:${Math.floor(st.mtimeMs / 1000)}` && fs.existsSync(blob);
   } catch {
     return false;
   }

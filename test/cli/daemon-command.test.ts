@@ -17,6 +17,8 @@ describe('cli: how start runs the daemon', () => {
     delete process.env.BURROW_DAEMON_FORM;
     const info = JSON.parse(fs.readFileSync(path.join(dist, `${SNAPSHOT_FILE}.json`), 'utf8'));
     assert.equal(info.node, process.version);
+    const st = fs.statSync(process.execPath);
+    assert.equal(fs.readFileSync(path.join(dist, `${SNAPSHOT_FILE}.node`), 'utf8').trim(), `${st.size}:${Math.floor(st.mtimeMs / 1000)}`);
     assert.deepEqual(daemonCommand('/x/main.js', []), {
       form: 'snapshot', nodeArgs: ['--snapshot-blob', path.join(dist, SNAPSHOT_FILE), '--'],
     });
