@@ -64,7 +64,7 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
     }
     // Through the shim's /proc, before the container's own /proc exists.
     if let Some(adj) = &p.oom_score_adj {
-        write_file(c"/proc/self/oom_score_adj", adj, sync);
+        write_file(cstr!("/proc/self/oom_score_adj"), adj, sync);
     }
     for &(resource, ref lim) in p.rlimits.iter() {
         if libc::prlimit64(0, resource as libc::__rlimit_resource_t, lim, std::ptr::null_mut()) < 0 {
@@ -135,8 +135,9 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
             libc::_exit(126);
         }
         // EOF: the shim went away (or the container was deleted) before Start — never run.
-        let Some(n) = control::read_message(fds.ctl_r, START, &mut state) else {
-            libc::_exit(126);
+        let n = match control::read_message(fds.ctl_r, START, &mut state) {
+            Some(n) => n,
+            None => libc::_exit(126),
         };
         libc::close(fds.ctl_r);
         hooks::run_all("startContainer", &p.start_container_hooks, &state[..n], sync);
@@ -160,7 +161,7 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
 /// Opens a pty in the container's own devpts (as runc does: `tty` inside shows /dev/pts/N),
 /// makes its slave our stdio and controlling terminal, and returns the master's fd.
 unsafe fn open_console(p: &Prepared, sync: c_int) -> c_int {
-    let master = libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+    let master = libc::open(cstr!("/dev/ptmx").as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
     if master < 0 {
         Report::new().push_str("open /dev/ptmx for the terminal").fail(sync, errno());
     }
@@ -227,7 +228,7 @@ unsafe fn join_namespace(flag: u64, path: &CStr, sync: c_int) {
 unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, state: &mut [u8]) {
     let null = std::ptr::null::<c_char>();
     if p.root_propagation != 0
-        && libc::mount(null, c"/".as_ptr(), null, p.root_propagation as libc::c_ulong, std::ptr::null()) < 0
+        && libc::mount(null, cstr!("/").as_ptr(), null, p.root_propagation as libc::c_ulong, std::ptr::null()) < 0
     {
         Report::new().push_str("set propagation of / in the container's mount namespace").fail(sync, errno());
     }
@@ -262,8 +263,9 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, sta
         if libc::write(sync, h.as_ptr() as *const libc::c_void, 1) != 1 {
             libc::_exit(126);
         }
-        let Some(n) = control::read_message(ctl, CONTINUE, state) else {
-            libc::_exit(126);
+        let n = match control::read_message(ctl, CONTINUE, state) {
+            Some(n) => n,
+            None => libc::_exit(126),
         };
         hooks::run_all("createContainer", &p.create_container_hooks, &state[..n], sync);
     }
@@ -455,14 +457,15 @@ unsafe fn open_parent(rootfd: c_int, rel: &CStr, name: &mut [u8; 256]) -> Result
     if dir.len() + 1 > dbuf.len() {
         return Err(libc::ENAMETOOLONG);
     }
-    if dir.is_empty() {
+    let len = if dir.is_empty() {
         dbuf[0] = b'.';
-        dbuf[1] = 0;
+        1
     } else {
         dbuf[..dir.len()].copy_from_slice(dir);
-        dbuf[dir.len()] = 0;
-    }
-    let dir_c = CStr::from_bytes_until_nul(&dbuf).map_err(|_| libc::EINVAL)?;
+        dir.len()
+    };
+    dbuf[len] = 0;
+    let dir_c = CStr::from_bytes_with_nul(&dbuf[..=len]).map_err(|_| libc::EINVAL)?;
     open_in_root(rootfd, dir_c, Create::Dir)
 }
 
@@ -529,7 +532,7 @@ unsafe fn make_symlink(rootfd: c_int, s: &PreparedSymlink, sync: c_int) {
 /// inside the container is needed (the trick runc uses).
 unsafe fn pivot(rootfd: c_int, sync: c_int) {
     let null = std::ptr::null::<c_char>();
-    let dot = c".".as_ptr();
+    let dot = cstr!(".").as_ptr();
     if libc::fchdir(rootfd) < 0 {
         Report::new().push_str("chdir to rootfs").fail(sync, errno());
     }
@@ -543,13 +546,13 @@ unsafe fn pivot(rootfd: c_int, sync: c_int) {
     if libc::umount2(dot, libc::MNT_DETACH) < 0 {
         Report::new().push_str("detach old root").fail(sync, errno());
     }
-    if libc::chdir(c"/".as_ptr()) < 0 {
+    if libc::chdir(cstr!("/").as_ptr()) < 0 {
         Report::new().push_str("chdir to new root").fail(sync, errno());
     }
 }
 
 unsafe fn remount_readonly_root(sync: c_int) {
-    if remount_readonly(c"/".as_ptr()) < 0 {
+    if remount_readonly(cstr!("/").as_ptr()) < 0 {
         Report::new().push_str("remount / read-only").fail(sync, errno());
     }
 }
@@ -596,10 +599,10 @@ unsafe fn mask_path(rootfd: c_int, rel: &CStr, sync: c_int) {
     let mut pbuf = [0u8; 64];
     let target = fd_path(fd, &mut pbuf);
     let rc = if (st.st_mode & libc::S_IFMT) == libc::S_IFDIR {
-        libc::mount(c"tmpfs".as_ptr(), target, c"tmpfs".as_ptr(), libc::MS_RDONLY, std::ptr::null())
+        libc::mount(cstr!("tmpfs").as_ptr(), target, cstr!("tmpfs").as_ptr(), libc::MS_RDONLY, std::ptr::null())
     } else {
         // The container's own /dev/null, never the host's (whose devtmpfs would show through).
-        let null = match open_in_root(rootfd, c"dev/null", Create::Nothing) {
+        let null = match open_in_root(rootfd, cstr!("dev/null"), Create::Nothing) {
             Ok(fd) => fd,
             Err(e) => Report::new().push_str("open the container's /dev/null to mask /").push(rel.to_bytes()).fail(sync, e),
         };

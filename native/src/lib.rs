@@ -6,6 +6,19 @@
 //! < 0 a negated errno or -1) plus text written into a caller-owned buffer, because returning
 //! a C string through ffi-rs leaks it.
 
+/// `c"..."` literals need Rust 1.77; Debian 12's rustc is 1.63.
+macro_rules! cstr {
+    ($s:literal) => {
+        {
+            // SAFETY: concat! appends the only NUL; the literals passed here have none inside.
+            #[allow(unused_unsafe)]
+            let s: &'static std::ffi::CStr =
+                unsafe { std::ffi::CStr::from_bytes_with_nul_unchecked(concat!($s, "\0").as_bytes()) };
+            s
+        }
+    };
+}
+
 mod child;
 mod control;
 mod hooks;
@@ -41,7 +54,7 @@ fn write_out(out: *mut u8, out_len: c_int, text: &str) {
 /// `p` must be null or a valid NUL-terminated string.
 unsafe fn cstr<'a>(p: *const c_char) -> &'a CStr {
     if p.is_null() {
-        c""
+        cstr!("")
     } else {
         CStr::from_ptr(p)
     }

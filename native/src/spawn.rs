@@ -49,17 +49,21 @@ pub fn spawn(plan_json: &str) -> Result<Spawned, String> {
     let reaper = reaper()?;
 
     // SAFETY: opening /dev/null.
-    let devnull = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    let devnull = unsafe { libc::open(cstr!("/dev/null").as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     if devnull < 0 {
         return Err(format!("open /dev/null: {}", std::io::Error::last_os_error()));
     }
-    let sync = pipe().inspect_err(|_| close(devnull))?;
+    let sync = pipe().map_err(|e| {
+        close(devnull);
+        e
+    })?;
     let needs_control = plan.wait_for_start || prepared.new_user_ns || plan.pause_before_pivot;
     let ctl = if needs_control {
-        pipe().inspect_err(|_| {
+        pipe().map_err(|e| {
             close(devnull);
             close(sync.r);
             close(sync.w);
+            e
         })?
     } else {
         Pipe { r: -1, w: -1 }

@@ -105,3 +105,17 @@ pub fn epoll_dispatch(epfd: c_int, mut on_ready: impl FnMut(u64)) {
         }
     }
 }
+
+/// A process-wide value made on first use and kept for the life of the process (what
+/// `OnceLock` does from Rust 1.70; Debian 12's rustc is 1.63, where `Mutex::new` is const).
+pub fn init_once<T>(cell: &std::sync::Mutex<Option<&'static T>>, make: impl FnOnce() -> T) -> &'static T {
+    let mut slot = cell.lock().unwrap_or_else(|e| e.into_inner());
+    match *slot {
+        Some(v) => v,
+        None => {
+            let v: &'static T = Box::leak(Box::new(make()));
+            *slot = Some(v);
+            v
+        }
+    }
+}
