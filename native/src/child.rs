@@ -20,6 +20,8 @@ const STATE_BUF: usize = 32 * 1024;
 
 pub struct ChildFds {
     pub sync_w: c_int,
+    /// Write end of the namespace pipe of a staged spawn (control.rs), -1 otherwise.
+    pub ns_w: c_int,
     /// Read end of the control pipe (control.rs), -1 when the plan needs no messages.
     pub ctl_r: c_int,
     pub devnull: c_int,
@@ -39,16 +41,22 @@ enum Create {
 pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
     let sync = fds.sync_w;
     reset_signals();
-    // In a new user namespace we are nobody until the shim has written our id maps.
-    if p.new_user_ns {
-        if control::read_message(fds.ctl_r, MAPS_WRITTEN, &mut []).is_none() {
-            libc::_exit(126);
+    // Through the shim's /proc, before the container's own /proc exists, and with the host's
+    // privileges (before any user namespace), as runc's nsexec does.
+    if let Some(adj) = &p.oom_score_adj {
+        write_file(cstr!("/proc/self/oom_score_adj"), adj, sync);
+    }
+    for &(resource, ref lim) in p.rlimits.iter() {
+        if libc::prlimit64(0, resource as libc::__rlimit_resource_t, lim, std::ptr::null_mut()) < 0 {
+            let mut d = [0u8; 20];
+            Report::new().push_str("setrlimit ").push(format_u64(resource as u64, &mut d)).fail(sync, errno());
         }
-        // Our ids are still the host's root, which the new namespace does not map (files we
-        // create would fail with EOVERFLOW): become the namespace's root, as runc does.
-        if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0 || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
-            Report::new().push_str("become root of the new user namespace").fail(sync, errno());
-        }
+    }
+    for (flag, path) in p.join_namespaces.iter() {
+        join_namespace(*flag, path, sync);
+    }
+    if p.staged {
+        enter_new_namespaces(p, fds);
     }
     let mut state = [0u8; STATE_BUF];
     // Device nodes and mount points get exactly the modes the plan asks for.
@@ -61,19 +69,6 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
         if libc::dup2(src, i as c_int) < 0 {
             Report::new().push_str("dup2 stdio").fail(sync, errno());
         }
-    }
-    // Through the shim's /proc, before the container's own /proc exists.
-    if let Some(adj) = &p.oom_score_adj {
-        write_file(cstr!("/proc/self/oom_score_adj"), adj, sync);
-    }
-    for &(resource, ref lim) in p.rlimits.iter() {
-        if libc::prlimit64(0, resource as libc::__rlimit_resource_t, lim, std::ptr::null_mut()) < 0 {
-            let mut d = [0u8; 20];
-            Report::new().push_str("setrlimit ").push(format_u64(resource as u64, &mut d)).fail(sync, errno());
-        }
-    }
-    for (flag, path) in p.join_namespaces.iter() {
-        join_namespace(*flag, path, sync);
     }
     if let Some(rootfs) = &p.rootfs {
         setup_rootfs(p, rootfs, sync, fds.ctl_r, &mut state);
@@ -212,6 +207,57 @@ unsafe fn reset_signals() {
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);
     libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+}
+
+/// The second half of a staged spawn, after the joins (the user namespace's first): as runc's
+/// nsexec, a new user namespace is unshared and mapped (by the shim) before the other new
+/// namespaces, so that they are owned by it and made by its root — /dev/mqueue of a new ipc
+/// namespace, for one, belongs to whoever created the namespace. A new pid namespace only
+/// takes effect for children: the container's init is forked into it, as a child of the shim
+/// (CLONE_PARENT), and this process reports its pid and exits.
+unsafe fn enter_new_namespaces(p: &Prepared, fds: &ChildFds) {
+    let sync = fds.sync_w;
+    if p.new_user_ns {
+        if libc::unshare(libc::CLONE_NEWUSER) < 0 {
+            Report::new().push_str("unshare the user namespace").fail(sync, errno());
+        }
+        let msg = [control::USERNS_UNSHARED];
+        if libc::write(fds.ns_w, msg.as_ptr() as *const libc::c_void, 1) != 1 {
+            libc::_exit(126);
+        }
+        // In a new user namespace we are nobody until the shim has written our id maps.
+        if control::read_message(fds.ctl_r, MAPS_WRITTEN, &mut []).is_none() {
+            libc::_exit(126);
+        }
+        // The uid only, exactly as runc's nsexec (stage 1): the namespaces unshared next are
+        // made with these credentials (/dev/mqueue's owner shows them: 0 and the unmapped gid).
+        if libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
+            Report::new().push_str("become root of the new user namespace").fail(sync, errno());
+        }
+    }
+    if p.unshare_flags != 0 && libc::unshare(p.unshare_flags as c_int) < 0 {
+        Report::new().push_str("unshare the container's namespaces").fail(sync, errno());
+    }
+    if p.fork_pid_ns {
+        let flags = (libc::CLONE_PARENT | libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong;
+        let pid = libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize);
+        if pid < 0 {
+            Report::new().push_str("fork into the new pid namespace").fail(sync, errno());
+        }
+        if pid > 0 {
+            let mut msg = [control::FORKED, 0, 0, 0, 0];
+            msg[1..5].copy_from_slice(&(pid as u32).to_le_bytes());
+            let ok = libc::write(fds.ns_w, msg.as_ptr() as *const libc::c_void, msg.len()) == msg.len() as isize;
+            libc::_exit(if ok { 0 } else { 126 });
+        }
+    }
+    libc::close(fds.ns_w);
+    // Our ids may still be the host's root, which the container's user namespace (new or
+    // joined) does not map (files we create would fail with EOVERFLOW): become its root, as
+    // runc's init (stage 2) does.
+    if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0 || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
+        Report::new().push_str("become root of the container's user namespace").fail(sync, errno());
+    }
 }
 
 unsafe fn join_namespace(flag: u64, path: &CStr, sync: c_int) {

@@ -5,6 +5,7 @@
 use libc::{c_int, c_long, c_uint};
 
 pub const SYS_PIDFD_SEND_SIGNAL: c_long = 424;
+pub const SYS_PIDFD_OPEN: c_long = 434;
 pub const SYS_CLONE3: c_long = 435;
 pub const SYS_CLOSE_RANGE: c_long = 436;
 pub const SYS_OPENAT2: c_long = 437;

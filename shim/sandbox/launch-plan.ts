@@ -180,15 +180,14 @@ function planNamespaces(spec: OciSpec): NamespacePlan {
   if (plan.created.has('user') && !((spec.linux?.uidMappings?.length ?? 0) > 0 && (spec.linux?.gidMappings?.length ?? 0) > 0)) {
     throw invalidArgument('linux.uidMappings/gidMappings: a new user namespace needs both uid and gid mappings');
   }
-  if (plan.joined.has('user')) {
-    // Namespaces created by clone3 before the setns would belong to the host's user namespace.
-    throw invalidArgument('linux.namespaces: joining a user namespace by path is not supported yet');
+  // A joined user namespace is mapped already; its mappings in the spec are accepted (runc
+  // 1.1.5 requires them) and not written.
+  if (hasMappings && !plan.present.has('user')) {
+    throw invalidArgument('linux.uidMappings/gidMappings: mappings need a user namespace in linux.namespaces');
   }
-  if (hasMappings && !plan.created.has('user')) {
-    throw invalidArgument('linux.uidMappings/gidMappings: mappings need a new user namespace in linux.namespaces');
-  }
-  if (!plan.created.has('mount')) {
-    throw invalidArgument('linux.namespaces: a new mount namespace is required to set up the container rootfs');
+  if (!plan.present.has('mount')) {
+    // runc chroots without one; Burrow always pivots, in a new or joined mount namespace.
+    throw invalidArgument('linux.namespaces: a mount namespace (new or joined by path) is required to set up the container rootfs');
   }
   plan.joins = JOIN_ORDER.filter((t) => joins.has(t)).map((t) => joins.get(t)!);
   return plan;
@@ -446,8 +445,8 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     consoleRows: proc.consoleSize?.height ?? 0,
     consoleCols: proc.consoleSize?.width ?? 0,
     waitForStart: true,
-    uidMappings: idMappings(spec.linux?.uidMappings, 'linux.uidMappings'),
-    gidMappings: idMappings(spec.linux?.gidMappings, 'linux.gidMappings'),
+    uidMappings: ns.created.has('user') ? idMappings(spec.linux?.uidMappings, 'linux.uidMappings') : [],
+    gidMappings: ns.created.has('user') ? idMappings(spec.linux?.gidMappings, 'linux.gidMappings') : [],
     sysctl: sysctlOps(spec.linux?.sysctl, ns.created, ns.joined),
     personality: personality(spec),
     pauseBeforePivot: ['prestart', 'createRuntime', 'createContainer'].some((k) => (spec.hooks?.[k]?.length ?? 0) > 0),
