@@ -21,6 +21,9 @@
 //     strictly before the user process, poststart after it (state "running"), and only logs a
 //     failing poststart hook (runtime-spec 1.0.2, the spec's ociVersion). The set of hooks that
 //     ran is compared; Burrow's order is asserted.
+//   - runc 1.1.5 leaves the container's "/" private whatever linux.rootfsPropagation says
+//     (opencontainers/runc#1755, fixed in runc 1.2.7/1.3 by runc#4724): Burrow applies shared
+//     and unbindable to the new "/" after pivot_root, as runc now does.
 //   - runc 1.1.5 chmods a tmpfs mounted over an existing directory back to that directory's mode,
 //     overriding mode= (opencontainers/runc#3911, fixed in runc 1.1.8); Burrow honours mode=.
 //
@@ -874,6 +877,66 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
         s.linux.rootfsPropagation = 'rslave';
       },
       check: (p) => assert.match(p.burrow.stdout, /^\/ master:\d+$/m),
+    },
+    ...(['slave', 'private'] as const).map((value): BundleCase => ({
+      name: `rootfs-propagation-${value}`,
+      covers: `rootfsPropagation ${value}, the rootfs being a shared mount on the host (made private before the bind, as runc)`,
+      prepare: sharedRootfsFixture,
+      probe: P.propagation,
+      edit: (s) => {
+        s.linux.rootfsPropagation = value;
+      },
+      check: (p) => assert.match(p.burrow.stdout, /^\/$/m),
+    })),
+    // Known difference: runc 1.1.5 leaves the container's "/" private whatever rootfsPropagation
+    // says (runc#1755): it applies the value to the host's "/" copy before binding the rootfs,
+    // whose parent it then makes private for pivot_root. runc 1.2.7/1.3 (runc#4724) applies
+    // shared and unbindable again to the new "/" after pivot_root; Burrow does the same. The
+    // rest of the propagation table must be runc's exactly.
+    ...([
+      ['shared', true, /^\/ shared:\d+$/m],
+      ['rshared', true, /^\/ shared:\d+$/m],
+      ['rshared', false, /^\/ shared:\d+$/m],
+      ['unbindable', true, /^\/ unbindable$/m],
+    ] as const).map(([value, sharedHost, want]): BundleCase => ({
+      name: `rootfs-propagation-${value}${sharedHost ? '' : '-plain'}`,
+      covers: `rootfsPropagation ${value}, the rootfs ${sharedHost ? 'a shared mount on the host' : 'a plain directory'}` +
+        ' (known difference: runc 1.1.5 leaves / private, runc#1755)',
+      prepare: sharedHost ? sharedRootfsFixture : undefined,
+      probe: P.propagation,
+      edit: (s) => {
+        s.linux.rootfsPropagation = value;
+      },
+      compare: (p) => {
+        assert.equal(p.burrow.code, p.runc.code, p.burrow.stderr);
+        assert.match(p.runc.stdout, /^\/$/m, 'runc 1.1.5 leaves / private');
+        // Recursive values reach every mount; the rest only "/".
+        const unflag = (out: string) => out.split('\n')
+          .map((l) => (value.startsWith('r') || l.startsWith('/ ') ? l.replace(/ (shared:\d+|unbindable)$/, '') : l))
+          .join('\n');
+        assert.equal(unflag(p.burrow.stdout), p.runc.stdout, 'the same table, but for the requested propagation');
+      },
+      check: (p) => {
+        assert.match(p.burrow.stdout, want);
+        if (value.startsWith('r')) {
+          const lines = p.burrow.stdout.trim().split('\n');
+          assert.ok(lines.every((l) => / (shared:\d+|unbindable)$/.test(l)), `every mount ${value}: ${p.burrow.stdout}`);
+        }
+      },
+    })),
+    {
+      name: 'rootfs-propagation-runbindable',
+      covers: 'rootfsPropagation runbindable: the rootfs cannot be bound onto itself any more, the create fails for both',
+      probe: P.propagation,
+      edit: (s) => {
+        s.linux.rootfsPropagation = 'runbindable';
+      },
+      compare: (p) => {
+        assert.notEqual(p.runc.code, 0, 'runc fails the create too');
+        assert.notEqual(p.burrow.code, 0, p.burrow.stdout);
+        assert.equal(p.burrow.stdout, '');
+      },
+      check: (p) => assert.match(p.burrow.stderr, /bind mount rootfs .*: invalid argument/),
     },
     // mounts
     {

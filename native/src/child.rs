@@ -278,6 +278,20 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, sta
     {
         Report::new().push_str("set propagation of / in the container's mount namespace").fail(sync, errno());
     }
+    // As runc: the mount holding the rootfs is made private if it is (still) shared, so that
+    // the bind below does not propagate out and pivot_root accepts the new root.
+    let mut holder = [0u8; PATH_BUF];
+    match crate::mountinfo::holding_mount(rootfs.to_bytes(), &mut holder) {
+        Ok(false) => {}
+        Ok(true) => {
+            let at = holder.as_ptr() as *const c_char;
+            if libc::mount(null, at, null, libc::MS_PRIVATE as libc::c_ulong, std::ptr::null()) < 0 {
+                let len = holder.iter().position(|&b| b == 0).unwrap_or(0);
+                Report::new().push_str("make the rootfs' parent mount private: ").push(&holder[..len]).fail(sync, errno());
+            }
+        }
+        Err(e) => Report::new().push_str("find the mount holding the rootfs in /proc/self/mountinfo").fail(sync, e),
+    }
     // pivot_root needs the new root to be a mount point of its own.
     let rbind = (libc::MS_BIND | libc::MS_REC) as libc::c_ulong;
     if libc::mount(rootfs.as_ptr(), rootfs.as_ptr(), null, rbind, std::ptr::null()) < 0 {
@@ -324,6 +338,13 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, sta
     }
     pivot(rootfd, sync);
     libc::close(rootfd);
+    // The requested propagation, now on the container's own "/" (the rootfs bind, private so
+    // far): before pivot_root it applied to the host's "/" copy, not to the new root.
+    if p.root_propagation_after_pivot != 0
+        && libc::mount(null, cstr!("/").as_ptr(), null, p.root_propagation_after_pivot as libc::c_ulong, std::ptr::null()) < 0
+    {
+        Report::new().push_str("set linux.rootfsPropagation on the container's /").fail(sync, errno());
+    }
     if p.readonly_root {
         remount_readonly_root(sync);
     }

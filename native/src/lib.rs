@@ -23,6 +23,7 @@ mod child;
 mod control;
 mod hooks;
 mod hostmount;
+mod mountinfo;
 mod oom;
 mod plan;
 mod prepared;

@@ -77,7 +77,10 @@ export interface LaunchPlan {
   cloneFlags: number;
   joinNamespaces: NamespaceJoin[];
   rootfs: string | null;
+  /** Propagation of "/" before the rootfs is bound and pivoted to (default rslave, as runc). */
   rootPropagation: number;
+  /** linux.rootfsPropagation again on the container's own "/" after pivot_root; 0 = none. */
+  rootPropagationAfterPivot: number;
   readonlyRoot: boolean;
   mounts: MountOp[];
   /** Mount operations after devices and symlinks (read-only remounts of what they live in). */
@@ -391,12 +394,16 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     throw invalidArgument('hostname: setting a hostname needs a uts namespace of the container\'s own');
   }
   let rootPropagation = L.MS_SLAVE | L.MS_REC;
+  let rootPropagationAfterPivot = 0;
   const rp = spec.linux?.rootfsPropagation;
   if (rp) {
     const flags = propagationFlags(rp);
     if (flags === undefined) throw invalidArgument(`linux.rootfsPropagation: unknown value ${JSON.stringify(rp)}`);
-    if (flags & L.MS_SHARED) throw invalidArgument(`linux.rootfsPropagation: ${rp} is not supported yet`);
     rootPropagation = flags;
+    // Before pivot_root the flags apply to the host's "/" copy, and the rootfs' bind is made
+    // private for pivot_root: shared and unbindable are applied again to the new "/", as runc
+    // does since 1.2.7/1.3 (runc#4724, fixing runc#1755; runc 1.1.5 leaves "/" private).
+    if (flags & (L.MS_SHARED | L.MS_UNBINDABLE)) rootPropagationAfterPivot = flags;
   }
   const rootfs = path.isAbsolute(spec.root!.path) ? spec.root!.path : path.join(bundle, spec.root!.path);
   const planned = (spec.mounts ?? []).map((m, i) =>
@@ -420,6 +427,7 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     joinNamespaces: ns.joins,
     rootfs,
     rootPropagation,
+    rootPropagationAfterPivot,
     readonlyRoot: spec.root!.readonly === true,
     mounts,
     lateMounts,
@@ -516,6 +524,7 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
     })),
     rootfs: null,
     rootPropagation: 0,
+    rootPropagationAfterPivot: 0,
     readonlyRoot: false,
     mounts: [],
     lateMounts: [],

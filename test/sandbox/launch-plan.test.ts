@@ -564,24 +564,26 @@ describe('sandbox: buildInitPlan', () => {
   });
 
   describe('rootfsPropagation', () => {
-    const cases: Array<[string, number]> = [
-      ['private', L.MS_PRIVATE],
-      ['rprivate', L.MS_PRIVATE | L.MS_REC],
-      ['slave', L.MS_SLAVE],
-      ['rslave', L.MS_SLAVE | L.MS_REC],
-      ['unbindable', L.MS_UNBINDABLE],
-      ['runbindable', L.MS_UNBINDABLE | L.MS_REC],
+    const cases: Array<[string, number, number]> = [
+      ['private', L.MS_PRIVATE, 0],
+      ['rprivate', L.MS_PRIVATE | L.MS_REC, 0],
+      ['slave', L.MS_SLAVE, 0],
+      ['rslave', L.MS_SLAVE | L.MS_REC, 0],
+      ['shared', L.MS_SHARED, L.MS_SHARED],
+      ['rshared', L.MS_SHARED | L.MS_REC, L.MS_SHARED | L.MS_REC],
+      ['unbindable', L.MS_UNBINDABLE, L.MS_UNBINDABLE],
+      ['runbindable', L.MS_UNBINDABLE | L.MS_REC, L.MS_UNBINDABLE | L.MS_REC],
     ];
-    for (const [value, flags] of cases) {
-      it(`maps ${value}`, () => {
-        assert.equal(plan((s) => (s.linux!.rootfsPropagation = value)).rootPropagation, flags);
+    for (const [value, flags, after] of cases) {
+      it(`maps ${value} (before pivot_root, and ${after ? 'again after it' : 'not again after it'})`, () => {
+        const p = plan((s) => (s.linux!.rootfsPropagation = value));
+        assert.equal(p.rootPropagation, flags);
+        assert.equal(p.rootPropagationAfterPivot, after);
       });
     }
 
-    it('rejects shared propagation as unsupported', () => {
-      for (const v of ['shared', 'rshared']) {
-        assertInvalid(() => plan((s) => (s.linux!.rootfsPropagation = v)), 'linux.rootfsPropagation', v);
-      }
+    it('applies nothing after pivot_root without rootfsPropagation', () => {
+      assert.equal(plan().rootPropagationAfterPivot, 0);
     });
 
     it('rejects an unknown value', () => {
