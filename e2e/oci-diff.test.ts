@@ -1415,6 +1415,16 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
           try {
             const started = await startDetached(joinedUserMount, ctx);
             assert.equal(started.code, 0, `${rt}: ctr run -d: ${started.stderr}`);
+            // The pid the shim reports is the init itself (forked into its new pid namespace
+            // by Burrow's setup process): pid 1 there, running the process, in the joined namespaces.
+            const ls = (await c.ctr(['task', 'ls'])).stdout;
+            const pid = Number(new RegExp(`^${ctx.id}\\s+(\\d+)\\s+RUNNING`, 'm').exec(ls)?.[1]);
+            assert.ok(pid > 0, `${rt}: no running task in\n${ls}`);
+            const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+            assert.match(status, /^NSpid:\s+\d+\s+1$/m, `${rt}: the reported pid ${pid} is not the init of the container's pid namespace`);
+            assert.equal(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\u0000120\u0000');
+            assert.equal(fs.readlinkSync(`/proc/${pid}/ns/user`), fx.values.userNs);
+            assert.equal(fs.readlinkSync(`/proc/${pid}/ns/mnt`), fx.values.mntNs);
             // Not the exec's pid: runc's exec goes through more processes (runc init) than Burrow's.
             const script = [P.ids, 'cat /proc/self/uid_map', 'readlink /proc/self/ns/mnt | grep -cF "$MNTNS"',
               'readlink /proc/self/ns/user | grep -cF "$USERNS"', "tr '\\0' ' ' < /proc/1/cmdline; echo"].join('\n');
