@@ -1,10 +1,12 @@
-// The long-lived shim server: the Task service on ttrpc, on the socket `start` handed over as
-// fd 3. Exits after a Shutdown finds no containers left.
+// The long-lived shim server: the Task service on ttrpc (or gRPC when the runtime options
+// asked for it, see start-options.ts), on the socket `start` handed over as fd 3. Exits after a
+// Shutdown finds no containers left.
 
 import * as fs from 'fs';
 import * as net from 'net';
 import { FfiNativeRuntime } from '../native/ffi-native';
 import { lookupService } from '../protocol/proto-registry';
+import { GrpcServer } from '../protocol/grpc-server';
 import { TtrpcServer } from '../protocol/ttrpc-server';
 import { CgroupfsDriver } from '../sandbox/cgroups/cgroupfs-driver';
 import { ExitRouter } from '../sandbox/exit-router';
@@ -26,6 +28,9 @@ export async function serve(flags: ShimFlags): Promise<void> {
     logger.error('unhandled rejection', { error: (err as Error)?.stack ?? String(err) }),
   );
 
+  if (!['', 'ttrpc', 'grpc'].includes(flags.protocol)) {
+    throw new Error(`serve: -protocol ${JSON.stringify(flags.protocol)} is neither ttrpc nor grpc`);
+  }
   const native = new FfiNativeRuntime();
   const publisher = new EventPublisher({
     namespace: flags.namespace,
@@ -35,7 +40,8 @@ export async function serve(flags: ShimFlags): Promise<void> {
     logger,
   });
   const listener = net.createServer();
-  const server = new TtrpcServer({ logger });
+  // One set of handlers, either transport: the servers share addService/serve/close.
+  const server = flags.protocol === 'grpc' ? new GrpcServer({ logger }) : new TtrpcServer({ logger });
 
   let stopping = false;
   const stop = async (reason: string) => {
@@ -65,5 +71,5 @@ export async function serve(flags: ShimFlags): Promise<void> {
   // Containers survive a stopped shim, as with runc; containerd's `delete` cleans them up.
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  logger.info('shim started', { id: flags.id, pid: process.pid, socket: flags.socket });
+  logger.info('shim started', { id: flags.id, pid: process.pid, socket: flags.socket, protocol: flags.protocol || 'ttrpc' });
 }
