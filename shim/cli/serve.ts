@@ -12,6 +12,7 @@ import { CgroupfsDriver } from '../sandbox/cgroups/cgroupfs-driver';
 import { ExitRouter } from '../sandbox/exit-router';
 import { StateStore } from '../sandbox/state-store';
 import { EventPublisher } from '../service/events-publisher';
+import { SANDBOX_SERVICE, SandboxService } from '../service/sandbox-service';
 import { TaskService } from '../service/task-service';
 import type { ShimFlags } from './flags';
 import { createLogger } from './logging';
@@ -55,16 +56,31 @@ export async function serve(flags: ShimFlags): Promise<void> {
     process.exit(0);
   };
 
-  const service = new TaskService({
+  const sandboxDeps = { native, store: new StateStore(), exits: new ExitRouter(native, logger), logger, cgroups: new CgroupfsDriver() };
+  // A pod sandbox shim (sandboxer = "shim") outlives its containers: Shutdown of the last task
+  // does not end it, only ShutdownSandbox of its last sandbox with no task left does.
+  let service: TaskService | undefined;
+  let sandboxes: SandboxService | undefined;
+  const stopWhenIdle = (reason: string) => {
+    if ((service?.containerCount ?? 0) === 0 && (sandboxes?.sandboxCount ?? 0) === 0) void stop(reason);
+  };
+  service = new TaskService({
     namespace: flags.namespace,
-    sandboxDeps: { native, store: new StateStore(), exits: new ExitRouter(native, logger), logger, cgroups: new CgroupfsDriver() },
+    sandboxDeps,
     events: publisher,
     logger,
-    onShutdown: () => void stop('shutdown requested with no containers left'),
+    onShutdown: () => stopWhenIdle('shutdown requested with no containers left'),
+  });
+  sandboxes = new SandboxService({
+    namespace: flags.namespace,
+    sandboxDeps,
+    logger,
+    onShutdown: () => stopWhenIdle('last pod sandbox shut down'),
   });
   const handlers = service.handlers();
   const definition = lookupService('containerd.task.v2.Task');
   for (const name of TASK_SERVICES) server.addService(name, definition, handlers);
+  server.addService(SANDBOX_SERVICE, lookupService(SANDBOX_SERVICE), sandboxes.handlers());
 
   server.serve(listener);
   listener.listen({ fd: LISTEN_FD });
