@@ -97,4 +97,85 @@ for crate in libc serde serde_derive serde_json; do
   ls -d /usr/share/cargo/registry/"$crate"-[0-9]* >/dev/null 2>&1 \
     || die "Rust crate '$crate' missing under /usr/share/cargo/registry"
 done
-log "ok: containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $(cargo --version)"
+
+# --- containerd 1.7 and 2.1 for the e2e version matrix -----------------------
+# bookworm ships only containerd 1.6. The newer generations come from Debian's
+# own archive: trixie (1.7) and sid (2.x). Their suites are added with a pin far
+# below bookworm's 500, so nothing installed on this machine is ever upgraded
+# from them; we only `apt-get download` the containerd .deb and unpack it into a
+# private prefix with `dpkg -x` (no dpkg database entry, no service). Each deb
+# carries its own ctr and containerd-shim-runc-v2, which the harness uses for
+# that version. Go binaries: they link only against libc, and run on bookworm's.
+e2e_prefix=/opt/burrow-e2e
+matrix_lists=/etc/apt/sources.list.d/burrow-e2e-matrix.sources
+matrix_pin=/etc/apt/preferences.d/burrow-e2e-matrix
+# suite  dir-suffix  wanted version (exact when the suite still has it)
+matrix=(
+  "trixie 1.7 1.7.24~ds1-6+deb13u1"
+  "sid 2.1 2.1.9+ds1-5"
+)
+write_if_changed() { # path content
+  if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then printf '%s\n' "$2" >"$1"; return 0; fi
+  return 1
+}
+lists_changed=0
+write_if_changed "$matrix_lists" "# written by burrow scripts/setup-host.sh: containerd for the e2e matrix only
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie sid
+Components: main
+Architectures: amd64
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" && lists_changed=1
+write_if_changed "$matrix_pin" "# written by burrow scripts/setup-host.sh: never install or upgrade from these
+Package: *
+Pin: release n=trixie
+Pin-Priority: 1
+
+Package: *
+Pin: release n=sid
+Pin-Priority: 1" || true
+matrix_apt_update() {
+  # Refresh only our own list; the machine's other sources are not our business.
+  apt-get update -qq -o Dir::Etc::sourcelist="$matrix_lists" -o Dir::Etc::sourceparts=- \
+    -o APT::Get::List-Cleanup=0 >/dev/null
+}
+for entry in "${matrix[@]}"; do
+  read -r suite short wanted <<<"$entry"
+  dest="$e2e_prefix/containerd-$short"
+  if [ -x "$dest/usr/bin/containerd" ] && [ -f "$dest/.deb-version" ]; then
+    continue
+  fi
+  # (no `| grep -q`: under pipefail its early exit fails apt-cache with SIGPIPE)
+  if [ "$lists_changed" -eq 1 ] || [[ "$(apt-cache madison containerd)" != *" $suite/"* ]]; then
+    log "apt-get update for $matrix_lists"
+    matrix_apt_update || die "apt-get update of $matrix_lists failed"
+    lists_changed=0
+  fi
+  have="$(apt-cache madison containerd | awk -v s="$suite/" '$0 ~ s {print $3; exit}')"
+  [ -n "$have" ] || die "no containerd in Debian $suite (apt-cache madison containerd)"
+  case "$have" in "${short}".*) ;; *) die "Debian $suite has containerd $have, expected $short.x";; esac
+  if [ "$have" != "$wanted" ]; then
+    log "note: Debian $suite has containerd $have (wanted $wanted); using $have"
+  fi
+  tmp="$(mktemp -d /tmp/burrow-containerd-deb.XXXXXX)"
+  chmod 0755 "$tmp"  # apt downloads as _apt when it can reach the directory
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "containerd=$have" >/dev/null) \
+    || { rm -rf "$tmp"; die "apt-get download containerd=$have failed"; }
+  rm -rf "$dest.new" && mkdir -p "$dest.new"
+  dpkg -x "$tmp"/containerd_*.deb "$dest.new"
+  printf '%s\n' "$have" >"$dest.new/.deb-version"
+  rm -rf "$tmp" "$dest" && mv "$dest.new" "$dest"
+  log "unpacked containerd $have from $suite into $dest"
+done
+for entry in "${matrix[@]}"; do
+  read -r suite short wanted <<<"$entry"
+  dest="$e2e_prefix/containerd-$short"
+  for b in containerd ctr containerd-shim-runc-v2; do
+    [ -x "$dest/usr/bin/$b" ] || die "$dest/usr/bin/$b missing (remove $dest and rerun)"
+  done
+  v="$("$dest/usr/bin/containerd" --version 2>&1)" || die "$dest/usr/bin/containerd does not run here: $v"
+  case "$v" in *" $short."*|*" v$short."*) ;; *) die "$dest/usr/bin/containerd reports '$v', expected $short.x";; esac
+done
+
+matrix_versions="$(for d in "$e2e_prefix"/containerd-*; do cat "$d/.deb-version"; done | paste -sd' ')"
+log "ok: containerd $(containerd --version | awk '{print $3}') (+ e2e matrix: $matrix_versions), runc $(runc --version | awk 'NR==1{print $3}'), $(cargo --version)"
