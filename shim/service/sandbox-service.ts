@@ -154,7 +154,9 @@ export class SandboxService {
       exited_at: exit?.exitedAt ?? ZERO_TIME,
     };
     if (req.verbose) {
+      // CRI shows this map as PodSandboxStatus.info (crictl inspectp) for shim-sandboxed pods.
       out.info = {
+        pid: String(pod.pid),
         runtime: 'burrow',
         state: pod.state,
         netns: pod.settings.netnsPath,

@@ -1,0 +1,136 @@
+// containerd 2.x's Sandbox API with Burrow: a CRI runtime handler `burrow` configured with
+// `sandboxer = "shim"` makes containerd call Burrow's containerd.runtime.sandbox.v1.Sandbox
+// service for the pod (CreateSandbox/StartSandbox/SandboxStatus/Platform/StopSandbox/
+// WaitSandbox/ShutdownSandbox), and Burrow runs the pod's namespaces with its own pause
+// process — no pause image in the image store. The same pod then runs with the default
+// `podsandbox` sandboxer (containerd runs a pause container through the Task API) as the
+// yardstick. Both: app container in the pod's namespaces, exec, stats, clean teardown.
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { CriClient } from './cri/client';
+import { Pod, runContainer, runPod, teardown } from './cri/pod';
+import {
+  assertNoLeaks,
+  BUSYBOX_REF,
+  CRI_NAMESPACE,
+  ensureHostTools,
+  importImage,
+  importPauseImage,
+  PrivateContainerd,
+  snapshotHost,
+} from './harness';
+
+const VERSION = '2.1';
+const SHIM_SANDBOX_DIR = 'io.containerd.sandbox.controller.v1.shim';
+
+function nsInode(pid: number, ns: string): string {
+  return fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
+}
+
+/** Host pid of the container's init, from the pid namespace's view CRI reports in verbose info. */
+async function containerPid(client: CriClient, id: string): Promise<number> {
+  const st = await client.containerStatus(id, true);
+  const pid = (JSON.parse(st.info.info ?? '{}') as { pid?: number }).pid;
+  assert.ok(pid, `no pid in verbose ContainerStatus of ${id}: ${JSON.stringify(st.info).slice(0, 300)}`);
+  return pid;
+}
+
+for (const sandboxer of ['shim', 'podsandbox'] as const) {
+  describe(`Sandbox API on containerd ${VERSION}: a burrow pod with sandboxer = "${sandboxer}"`, function () {
+    this.timeout(300_000);
+    let c: PrivateContainerd;
+    let client: CriClient;
+
+    before(async function () {
+      ensureHostTools(VERSION);
+      c = await PrivateContainerd.start({
+        name: `sandbox-api-${sandboxer}`,
+        version: VERSION,
+        cri: { burrowSandboxer: sandboxer },
+      });
+      // With Burrow's Sandbox service no pause image is needed, so none is imported.
+      if (sandboxer === 'podsandbox') await importPauseImage(c);
+      await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
+      client = new CriClient(c.address);
+      await client.waitReady();
+    });
+
+    after(async function () {
+      client?.close();
+      if (c) await c.stop();
+    });
+
+    it('runs the pod, a container in its namespaces, exec and stats; teardown leaves nothing', async function () {
+      const baseline = await snapshotHost(c);
+      const errors: unknown[] = [];
+      let pod: Pod | undefined;
+      try {
+        const images = (await client.listImages()).flatMap((i) => i.repo_tags);
+        if (sandboxer === 'shim') {
+          assert.ok(!images.includes(c.cri?.sandboxImage ?? ''), `pause image present: ${images.join(', ')}`);
+        }
+        pod = await runPod(client, {
+          name: `sbapi-${sandboxer}`,
+          handler: 'burrow',
+          logRoot: c.cri?.podLogDir,
+          cgroupRoot: c.cri?.cgroupRoot,
+        });
+        const status = await client.podSandboxStatus(pod.id, true);
+        assert.equal(status.status?.state, 'SANDBOX_READY');
+        const prefix = (c.cri?.subnet ?? '').replace(/0\/24$/, '');
+        assert.ok(status.status?.network?.ip.startsWith(prefix), `pod ip "${status.status?.network?.ip}" not in ${c.cri?.subnet}`);
+        // podsandbox: CRI's own JSON under "info"; shim: Burrow's SandboxStatus info map as is.
+        const podPid = sandboxer === 'shim' ? Number(status.info.pid) : (JSON.parse(status.info.info ?? '{}') as { pid?: number }).pid;
+        assert.ok(podPid, `no pid in verbose PodSandboxStatus: ${JSON.stringify(status.info).slice(0, 300)}`);
+        const proc = fs.readFileSync(`/proc/${podPid}/status`, 'utf8');
+        assert.match(proc, /^Name:\tpause$/m);
+        assert.match(proc, /^Uid:\t65535\t/m);
+        assert.match(proc, /^NSpid:\t\d+\t1$/m);
+
+        const sandboxBundle = path.join(c.state, SHIM_SANDBOX_DIR, CRI_NAMESPACE, pod.id);
+        const containers = await c.ctr(['containers', 'ls', '-q'], { namespace: CRI_NAMESPACE });
+        if (sandboxer === 'shim') {
+          // Burrow's own pause: no sandbox container in containerd, the pod's files in the sandbox bundle.
+          assert.ok(!containers.stdout.split('\n').includes(pod.id), `a container ${pod.id} exists: ${containers.stdout}`);
+          assert.ok(fs.existsSync(path.join(sandboxBundle, 'burrow-pod', 'rootfs', 'pause')), `no ${sandboxBundle}/burrow-pod`);
+          assert.match(c.readLog(), new RegExp(`pod sandbox started.*sandbox_id=${pod.id}`));
+        } else {
+          assert.ok(containers.stdout.split('\n').includes(pod.id), `no pause container ${pod.id}: ${containers.stdout}`);
+          assert.ok(!fs.existsSync(sandboxBundle), `${sandboxBundle} exists with the podsandbox sandboxer`);
+        }
+
+        const id = await runContainer(client, pod, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
+        assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
+        const pid = await containerPid(client, id);
+        for (const ns of ['net', 'ipc', 'uts']) {
+          assert.equal(nsInode(pid, ns), nsInode(podPid, ns), `container ${id} is not in the pod's ${ns} namespace`);
+        }
+
+        const r = await client.execSync(id, ['sh', '-c', 'echo out; hostname; exit 4'], 30);
+        assert.equal(r.stdout.toString(), `out\n${pod.config.hostname}\n`);
+        assert.equal(r.exit_code, 4);
+
+        const stats = await client.containerStats(id);
+        assert.ok(stats, `no ContainerStats for ${id}`);
+        assert.ok(Number(stats.memory?.working_set_bytes?.value ?? 0) > 0, `no memory stats: ${JSON.stringify(stats)}`);
+        assert.ok(stats.cpu?.usage_core_nano_seconds !== undefined, `no cpu stats: ${JSON.stringify(stats)}`);
+
+        await teardown(client, pod);
+        const podId = pod.id;
+        pod = undefined;
+        assert.deepEqual(await client.listPodSandbox({ id: podId }), []);
+        assert.ok(!fs.existsSync(`/proc/${podPid}`) || !fs.readFileSync(`/proc/${podPid}/status`, 'utf8').includes('pause'), `pause ${podPid} still runs`);
+        assert.ok(!fs.existsSync(sandboxBundle), `${sandboxBundle} left behind`);
+      } catch (e) {
+        errors.push(e);
+      }
+      if (pod) await teardown(client, pod).catch((e) => errors.push(e));
+      await assertNoLeaks(c, baseline).catch((e) => errors.push(e));
+      if (errors.length > 0) {
+        const text = errors.map((e) => (e instanceof Error ? e.stack ?? e.message : String(e)));
+        throw new Error(text.join('\n--- and then ---\n'));
+      }
+    });
+  });
+}
