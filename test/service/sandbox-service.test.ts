@@ -136,7 +136,7 @@ describe('service: SandboxService (pod sandboxes with Burrow\'s pause process)',
     const answers: any[] = [];
     const waiting = call('WaitSandbox', { sandbox_id: 'pod1' }).then((r) => answers.push(r));
     await settle();
-    assert.deepEqual(answers, [], 'WaitSandbox answered while the pod runs');
+    assert.equal(answers.length, 0, 'WaitSandbox answered while the pod runs');
     native.exit(pid, 0);
     await waiting;
     assert.equal(answers[0].exit_status, 0);
