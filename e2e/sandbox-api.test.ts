@@ -132,5 +132,41 @@ for (const sandboxer of ['shim', 'podsandbox'] as const) {
         throw new Error(text.join('\n--- and then ---\n'));
       }
     });
+
+    it('keeps the pod across a containerd restart: status, exec and teardown afterwards', async function () {
+      const baseline = await snapshotHost(c);
+      const errors: unknown[] = [];
+      let pod: Pod | undefined;
+      try {
+        pod = await runPod(client, {
+          name: `sbapi-restart-${sandboxer}`,
+          handler: 'burrow',
+          logRoot: c.cri?.podLogDir,
+          cgroupRoot: c.cri?.cgroupRoot,
+        });
+        const id = await runContainer(client, pod, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
+        const before = await containerPid(client, id);
+        client.close();
+        await c.restart();
+        client = new CriClient(c.address);
+        await client.waitReady();
+        assert.equal((await client.podSandboxStatus(pod.id)).status?.state, 'SANDBOX_READY');
+        assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
+        assert.equal(await containerPid(client, id), before);
+        const r = await client.execSync(id, ['echo', 'still here'], 30);
+        assert.equal(r.stdout.toString(), 'still here\n');
+        assert.equal(r.exit_code, 0);
+        await teardown(client, pod);
+        pod = undefined;
+      } catch (e) {
+        errors.push(e);
+      }
+      if (pod) await teardown(client, pod).catch((e) => errors.push(e));
+      await assertNoLeaks(c, baseline).catch((e) => errors.push(e));
+      if (errors.length > 0) {
+        const text = errors.map((e) => (e instanceof Error ? e.stack ?? e.message : String(e)));
+        throw new Error(text.join('\n--- and then ---\n'));
+      }
+    });
   });
 }
