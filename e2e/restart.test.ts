@@ -7,6 +7,7 @@
 // stops and is removed without leaving anything behind. Handler `runc` (containerd's own
 // shim of the same release) runs the same case as the yardstick.
 import { strict as assert } from 'assert';
+import * as fs from 'fs';
 import { CriClient } from './cri/client';
 import { Pod, runContainer, runPod, teardown } from './cri/pod';
 import {
@@ -21,6 +22,7 @@ import {
   isAlive,
   matrixVersions,
   PrivateContainerd,
+  readProc,
   sleep,
   snapshotHost,
 } from './harness';
@@ -105,6 +107,11 @@ for (const version of matrixVersions()) describe(`containerd ${version} restarte
         const appPid = (await taskLine(app, CRI_NAMESPACE))?.[0];
         assert.ok(taskPid && appPid, `pids of ${task} (${taskPid}) and ${app} (${appPid})`);
         const w = { task, taskPid, pod, app, appPid };
+        if (handler === 'runc') {
+          // The yardstick is the runc shim of this containerd release (first on containerd's PATH).
+          const shim = readProc(taskPid)?.ppid ?? 0;
+          assert.equal(fs.readlinkSync(`/proc/${shim}/exe`), c.binaries.shimRuncV2, `shim of ${task}`);
+        }
         await checkAlive('before the restart', w);
 
         for (const kill of [false, true]) {
