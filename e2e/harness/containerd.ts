@@ -246,12 +246,10 @@ export class PrivateContainerd {
 
   private renderConfig(opts: PrivateContainerdOptions): string {
     const q = (s: string): string => JSON.stringify(s); // TOML basic strings accept JSON escapes
-    const v3 = this.binaries.configVersion === 3;
-    // 2.x splits CRI into an images, a runtime and a gRPC-service plugin.
-    const criPlugins = v3
-      ? ['io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.images', 'io.containerd.cri.v1.runtime']
-      : ['io.containerd.grpc.v1.cri'];
-    const disabled = opts.cri ? [] : criPlugins;
+    // Without `cri`, only the CRI gRPC service is off (on 1.x it is the whole CRI plugin). 2.x
+    // split CRI into images, runtime (config only) and that service; its podsandbox controller
+    // and sandbox-controllers service need the first two, so they stay on there.
+    const disabled = opts.cri ? [] : ['io.containerd.grpc.v1.cri'];
     return [
       `version = ${this.binaries.configVersion}`,
       `root = ${q(this.root)}`,
