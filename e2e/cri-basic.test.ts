@@ -25,6 +25,7 @@ import {
   matrixVersions,
   podCgroupDirs,
   PrivateContainerd,
+  shimSocketOf,
   snapshotHost,
 } from './harness';
 
@@ -184,6 +185,7 @@ for (const version of matrixVersions()) describe(`CRI harness on containerd ${ve
     const c = await PrivateContainerd.start({ name: `cri-crash-${version.replace('.', '')}`, version, cri: true });
     const client = new CriClient(c.address);
     let netns: string[] = [];
+    let sockets: string[] = [];
     const pods: Pod[] = [];
     let failure: unknown;
     try {
@@ -202,6 +204,10 @@ for (const version of matrixVersions()) describe(`CRI harness on containerd ${ve
       const bundles = c.listBundles();
       netns = (await criLeakEntries(c.cri, bundles.map((b) => b.dir), bundles.map((b) => b.id))).netns;
       assert.equal(netns.length, CRI_HANDLERS.length, `netns of the pods: ${netns}`);
+      // One shim per pod, for both handlers; found through `address` (1.x) or `bootstrap.json` (2.x).
+      sockets = [...new Set(bundles.map((b) => shimSocketOf(b.dir)).filter((s): s is string => s !== undefined))];
+      assert.equal(sockets.length, CRI_HANDLERS.length, `shim sockets of the pods: ${sockets}`);
+      for (const s of sockets) assert.ok(fs.existsSync(s), `${s} missing while its shim runs`);
     } catch (e) {
       failure = e;
     }
@@ -214,6 +220,7 @@ for (const version of matrixVersions()) describe(`CRI harness on containerd ${ve
     const h = again.cri;
     assert.ok(h);
     for (const ns of netns) assert.ok(!fs.existsSync(ns), `${ns} still there`);
+    for (const s of sockets) assert.ok(!fs.existsSync(s), `shim socket ${s} still there`);
     assert.ok(!(await bridgeExists(h)), `bridge ${h.bridge} still there`);
     assert.deepEqual(cniCacheFiles(h, pods.map((p) => p.id)), []);
     assert.deepEqual(podCgroupDirs(h, cgroupHierarchies()), []);

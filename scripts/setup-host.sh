@@ -109,11 +109,17 @@ done
 e2e_prefix=/opt/burrow-e2e
 matrix_lists=/etc/apt/sources.list.d/burrow-e2e-matrix.sources
 matrix_pin=/etc/apt/preferences.d/burrow-e2e-matrix
-# suite  dir-suffix  wanted version (exact when the suite still has it)
+# suite  dir-suffix  tested version  its .deb's SHA256 (from the suite's Packages index)
+# The tested version is taken from the suite when it still has it; else from Debian's pool
+# (it stays there while any suite lists it), checked against the hash; else the suite's
+# newest release of the same minor version, with a note.
 matrix=(
-  "trixie 1.7 1.7.24~ds1-6+deb13u1"
-  "sid 2.1 2.1.9+ds1-5"
+  "trixie 1.7 1.7.24~ds1-6+deb13u1 ed708deb96fe476a3bce4efa5c0538dfbcf717ab9a7c7944ba7260342c25899c"
+  "sid 2.1 2.1.9+ds1-5 2dda86ce7033fd612fc50e136679d8174ccad680eb29cd4611e0d2a1b84cf591"
 )
+pool_url() { # version -> URL of the amd64 .deb in Debian's pool
+  printf 'http://deb.debian.org/debian/pool/main/c/containerd/containerd_%s_amd64.deb' "${1/:/%3a}"
+}
 write_if_changed() { # path content
   if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then printf '%s\n' "$2" >"$1"; return 0; fi
   return 1
@@ -140,7 +146,7 @@ matrix_apt_update() {
     -o APT::Get::List-Cleanup=0 >/dev/null
 }
 for entry in "${matrix[@]}"; do
-  read -r suite short wanted <<<"$entry"
+  read -r suite short wanted sha <<<"$entry"
   dest="$e2e_prefix/containerd-$short"
   if [ -x "$dest/usr/bin/containerd" ] && [ -f "$dest/.deb-version" ]; then
     continue
@@ -152,23 +158,34 @@ for entry in "${matrix[@]}"; do
     lists_changed=0
   fi
   have="$(apt-cache madison containerd | awk -v s="$suite/" '$0 ~ s {print $3; exit}')"
-  [ -n "$have" ] || die "no containerd in Debian $suite (apt-cache madison containerd)"
-  case "$have" in "${short}".*) ;; *) die "Debian $suite has containerd $have, expected $short.x";; esac
-  if [ "$have" != "$wanted" ]; then
-    log "note: Debian $suite has containerd $have (wanted $wanted); using $have"
-  fi
   tmp="$(mktemp -d /tmp/burrow-containerd-deb.XXXXXX)"
-  chmod 0755 "$tmp"  # apt downloads as _apt when it can reach the directory
-  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "containerd=$have" >/dev/null) \
-    || { rm -rf "$tmp"; die "apt-get download containerd=$have failed"; }
+  got=""
+  if [ "$have" = "$wanted" ]; then
+    (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "containerd=$have" >/dev/null) \
+      || { rm -rf "$tmp"; die "apt-get download containerd=$have ($suite) failed"; }
+    got="$have from $suite"
+  elif /usr/lib/apt/apt-helper -qq download-file "$(pool_url "$wanted")" "$tmp/containerd_pool.deb" "SHA256:$sha" \
+      >/dev/null 2>&1; then
+    got="$wanted from Debian's pool (Debian $suite now has ${have:-none})"
+  else
+    rm -f "$tmp"/*.deb
+    case "$have" in
+      "$short".*) ;;
+      *) rm -rf "$tmp"; die "containerd $wanted is neither in Debian $suite (has: ${have:-none}) nor in the pool with SHA256 $sha";;
+    esac
+    (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "containerd=$have" >/dev/null) \
+      || { rm -rf "$tmp"; die "apt-get download containerd=$have ($suite) failed"; }
+    got="$have from $suite"
+    log "note: containerd $wanted is gone from Debian; using $have (untested by this project)"
+  fi
   rm -rf "$dest.new" && mkdir -p "$dest.new"
   dpkg -x "$tmp"/containerd_*.deb "$dest.new"
-  printf '%s\n' "$have" >"$dest.new/.deb-version"
+  dpkg-deb -f "$tmp"/containerd_*.deb Version >"$dest.new/.deb-version"
   rm -rf "$tmp" "$dest" && mv "$dest.new" "$dest"
-  log "unpacked containerd $have from $suite into $dest"
+  log "unpacked containerd $got into $dest"
 done
 for entry in "${matrix[@]}"; do
-  read -r suite short wanted <<<"$entry"
+  read -r suite short wanted sha <<<"$entry"
   dest="$e2e_prefix/containerd-$short"
   for b in containerd ctr containerd-shim-runc-v2; do
     [ -x "$dest/usr/bin/$b" ] || die "$dest/usr/bin/$b missing (remove $dest and rerun)"

@@ -23,6 +23,8 @@ export const CTR_FIFO_DIR = '/run/containerd/fifo';
 /** Default `--runc-root`/runc-shim Root: runc state of every containerd on the host. */
 export const RUNC_SHIM_ROOT = '/run/containerd/runc';
 export const TASK_PLUGIN_DIR = 'io.containerd.runtime.v2.task';
+/** 2.x: bundles of sandboxes whose runtime has `sandboxer = "shim"` (Sandbox API shims). */
+export const SANDBOX_PLUGIN_DIR = 'io.containerd.sandbox.controller.v1.shim';
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const REQUIRED_TOOLS = ['runc', 'busybox', 'tar', 'timeout', 'umount'];
@@ -244,12 +246,10 @@ export class PrivateContainerd {
 
   private renderConfig(opts: PrivateContainerdOptions): string {
     const q = (s: string): string => JSON.stringify(s); // TOML basic strings accept JSON escapes
-    const v3 = this.binaries.configVersion === 3;
-    // 2.x splits CRI into an images, a runtime and a gRPC-service plugin.
-    const criPlugins = v3
-      ? ['io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.images', 'io.containerd.cri.v1.runtime']
-      : ['io.containerd.grpc.v1.cri'];
-    const disabled = opts.cri ? [] : criPlugins;
+    // Without `cri`, only the CRI gRPC service is off (on 1.x it is the whole CRI plugin). 2.x
+    // split CRI into images, runtime (config only) and that service; its podsandbox controller
+    // and sandbox-controllers service need the first two, so they stay on there.
+    const disabled = opts.cri ? [] : ['io.containerd.grpc.v1.cri'];
     return [
       `version = ${this.binaries.configVersion}`,
       `root = ${q(this.root)}`,
@@ -432,13 +432,15 @@ export class PrivateContainerd {
     return out;
   }
 
-  /** Every task bundle: [namespace, id, dir]. */
+  /** Every task bundle, and on 2.x every shim-sandboxer sandbox bundle: [namespace, id, dir]. */
   listBundles(): { namespace: string; id: string; dir: string }[] {
-    const base = path.join(this.state, TASK_PLUGIN_DIR);
     const out: { namespace: string; id: string; dir: string }[] = [];
-    for (const ns of safeReaddir(base)) {
-      for (const id of safeReaddir(path.join(base, ns))) {
-        out.push({ namespace: ns, id, dir: path.join(base, ns, id) });
+    for (const plugin of [TASK_PLUGIN_DIR, SANDBOX_PLUGIN_DIR]) {
+      const base = path.join(this.state, plugin);
+      for (const ns of safeReaddir(base)) {
+        for (const id of safeReaddir(path.join(base, ns))) {
+          out.push({ namespace: ns, id, dir: path.join(base, ns, id) });
+        }
       }
     }
     return out;
@@ -450,12 +452,8 @@ export class PrivateContainerd {
    * run of the same container id fails with "already exists") and cgroups.
    */
   private removeTaskLeftovers(t: { namespace: string; id: string; dir: string }): void {
-    try {
-      const addr = fs.readFileSync(path.join(t.dir, 'address'), 'utf8').trim().replace(/^unix:\/\//, '');
-      if (isUnder(addr, SHIM_SOCKET_DIR)) fs.rmSync(addr, { force: true });
-    } catch {
-      // no address file: the shim never got that far
-    }
+    const addr = shimSocketOf(t.dir);
+    if (addr && isUnder(addr, SHIM_SOCKET_DIR)) fs.rmSync(addr, { force: true });
     fs.rmSync(path.join(RUNC_SHIM_ROOT, t.namespace, t.id), { recursive: true, force: true });
     for (const dir of cgroupDirsFor(t.namespace, t.id)) {
       try {
@@ -465,6 +463,25 @@ export class PrivateContainerd {
       }
     }
   }
+}
+
+/**
+ * The shim socket path of a bundle: from `address` (written by the shim's `start`; 1.x needs
+ * it) or `bootstrap.json` (2.x writes it from the start output; its runc shim writes no
+ * `address`). Undefined when the shim never got that far.
+ */
+export function shimSocketOf(bundleDir: string): string | undefined {
+  let addr: string | undefined;
+  try {
+    addr = fs.readFileSync(path.join(bundleDir, 'address'), 'utf8').trim();
+  } catch {
+    try {
+      addr = (JSON.parse(fs.readFileSync(path.join(bundleDir, 'bootstrap.json'), 'utf8')) as { address?: string }).address;
+    } catch {
+      return undefined;
+    }
+  }
+  return addr ? addr.replace(/^unix:\/\//, '') : undefined;
 }
 
 function removeFifos(fifos: string[]): void {
