@@ -102,6 +102,15 @@ for (const sandboxer of ['shim', 'podsandbox'] as const) {
 
         const id = await runContainer(client, pod, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
         assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
+        if (sandboxer === 'shim') {
+          // The sandbox shim announced version 3: containerd attached the container to it (no
+          // `start` of its own), which it records in the container's bundle.
+          const cb = c.bundleDir(id, CRI_NAMESPACE);
+          assert.equal(fs.readFileSync(path.join(cb, 'sandbox'), 'utf8'), pod.id);
+          const boot = JSON.parse(fs.readFileSync(path.join(cb, 'bootstrap.json'), 'utf8')) as Record<string, unknown>;
+          assert.equal(boot.version, 3);
+          assert.equal(String(boot.protocol).toLowerCase(), 'ttrpc');
+        }
         const pid = await containerPid(client, id);
         for (const ns of ['net', 'ipc', 'uts']) {
           assert.equal(nsInode(pid, ns), nsInode(podPid, ns), `container ${id} is not in the pod's ${ns} namespace`);

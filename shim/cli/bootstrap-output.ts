@@ -6,6 +6,7 @@
 // (core/runtime/v2/shim.go grpcDialContext, sandbox-api.md §4).
 
 import { execFileSync } from 'child_process';
+import * as path from 'path';
 import type { ShimProtocol, StartInput } from './start-options';
 
 export class BootstrapError extends Error {}
@@ -65,7 +66,26 @@ export function grpcShimVersion(containerd: ContainerdVersion | undefined): numb
   );
 }
 
+/**
+ * containerd 2.x's shim sandboxer keeps the bundles of the sandboxes it starts under this
+ * plugin's state dir (`<state>/io.containerd.sandbox.controller.v1.shim/<ns>/<id>`); only 2.x
+ * has it, so a `start` there may announce version 3 over ttrpc.
+ */
+export const SHIM_SANDBOXER_STATE = 'io.containerd.sandbox.controller.v1.shim';
+
+export function isShimSandboxBundle(bundle: string): boolean {
+  return path.basename(path.dirname(path.dirname(bundle))) === SHIM_SANDBOXER_STATE;
+}
+
+/**
+ * ttrpc, version 2: the bare address. ttrpc, version 3 (a pod sandbox under 2.x's shim
+ * sandboxer): the JSON, so that containerd attaches the pod's containers to this shim over
+ * containerd.task.v3.Task without running `start`/`delete` for each, and sends them no Shutdown
+ * (sandbox-api.md §3.3). gRPC: the JSON with the plain path.
+ */
 export function startOutput(protocol: ShimProtocol, socket: string, version: number): string {
-  if (protocol === 'ttrpc') return `unix://${socket}`;
+  if (protocol === 'ttrpc') {
+    return version >= 3 ? JSON.stringify({ version, address: `unix://${socket}`, protocol: 'ttrpc' }) : `unix://${socket}`;
+  }
   return JSON.stringify({ version, address: socket, protocol: 'grpc' });
 }

@@ -6,7 +6,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { BootstrapError, detectContainerd, grpcShimVersion, startOutput } from './bootstrap-output';
+import { BootstrapError, detectContainerd, grpcShimVersion, isShimSandboxBundle, startOutput } from './bootstrap-output';
 import { daemonArgs, ShimFlags } from './flags';
 import { WireFormatError } from '../protocol/wire-reader';
 import { OptionsError, parseStartInput, protocolFromOptions, readStdin, ShimProtocol } from './start-options';
@@ -109,7 +109,9 @@ export async function start(flags: ShimFlags): Promise<number> {
     // containerd 2.3+ may move the socket directory (shim manager's socket_dir).
     sock = socketPath(flags, groupingKey(bundle, flags.id), input.bootstrap?.socketDir ?? SOCKET_DIR);
     protocol = protocolFromOptions(input.options);
-    const version = protocol === 'grpc' ? grpcShimVersion(detectContainerd(input, flags.publishBinary)) : 2;
+    let version = 2;
+    if (protocol === 'grpc') version = grpcShimVersion(detectContainerd(input, flags.publishBinary));
+    else if (isShimSandboxBundle(bundle)) version = 3;
     address = startOutput(protocol, sock, version);
   } catch (err) {
     if (!(err instanceof OptionsError || err instanceof BootstrapError || err instanceof WireFormatError)) throw err;
@@ -137,9 +139,10 @@ export async function start(flags: ShimFlags): Promise<number> {
     child.unref();
     if (child.pid) inheritOomScore(child.pid);
   }
-  // In gRPC mode this is the bootstrap JSON: containerd 1.7 re-reads `address` after a restart
-  // with the same rules as the start output, and 2.x falls back to it without bootstrap.json.
-  writeAddress(bundle, address);
+  // In gRPC mode the bootstrap JSON: containerd 1.7 re-reads `address` after a restart with the
+  // same rules as the start output. Otherwise the plain address, which 2.x's fallback (no
+  // bootstrap.json) reads as ttrpc.
+  writeAddress(bundle, protocol === 'grpc' ? address : `unix://${sock}`);
   fs.writeSync(1, address);
   return 0;
 }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { BootstrapError, grpcShimVersion, parseContainerdVersion, startOutput } from '../../shim/cli/bootstrap-output';
+import { BootstrapError, grpcShimVersion, isShimSandboxBundle, parseContainerdVersion, startOutput } from '../../shim/cli/bootstrap-output';
 import { OptionsError, parseOptionsToml, parseStartInput, protocolFromOptions } from '../../shim/cli/start-options';
 import { encodeMessage } from '../../shim/protocol/proto-registry';
 import { readFields, WireFormatError } from '../../shim/protocol/wire-reader';
@@ -91,6 +91,12 @@ describe('cli: Burrow runtime options (Protocol)', () => {
 describe('cli: what start prints', () => {
   it('ttrpc: the bare unix:// address every containerd reads', () => {
     assert.equal(startOutput('ttrpc', '/run/containerd/s/abc', 2), 'unix:///run/containerd/s/abc');
+  });
+
+  it('ttrpc under 2.x\'s shim sandboxer: version 3 JSON, so the pod\'s containers attach without start', () => {
+    assert.ok(isShimSandboxBundle('/run/containerd/io.containerd.sandbox.controller.v1.shim/k8s.io/abc'));
+    assert.ok(!isShimSandboxBundle('/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc'));
+    assert.deepEqual(JSON.parse(startOutput('ttrpc', '/run/containerd/s/abc', 3)), { version: 3, address: 'unix:///run/containerd/s/abc', protocol: 'ttrpc' });
   });
 
   it('gRPC: the bootstrap JSON with the plain socket path containerd net.Dials', () => {
