@@ -124,6 +124,8 @@ export class GrpcServer {
       return;
     }
     this.sockets.add(socket);
+    // EPIPE/ECONNRESET are the peer going away; 'close' follows and cleans up.
+    socket.on('error', (err: NodeJS.ErrnoException) => this.logger.debug('grpc: connection error', { error: err.message, code: err.code }));
     socket.on('close', () => {
       this.sockets.delete(socket);
       this.settled();
