@@ -9,6 +9,7 @@ import {
   assertNoLeaks,
   BUSYBOX_REF,
   buildDir,
+  diffSnapshots,
   ensureHostTools,
   findBusybox,
   HostSnapshot,
@@ -166,6 +167,21 @@ for (const version of matrixVersions()) describe(`spine: ctr run with the burrow
     } finally {
       await c.ctr(['task', 'rm', '-f', 'detached']);
       await c.ctr(['container', 'rm', 'detached']);
+    }
+  });
+
+  it('the leak check sees everything a running task holds on this version (so it would see leftovers)', async function () {
+    const running = run('leak-probe', ['sleep', '600']);
+    try {
+      await waitForStatus('leak-probe', 'RUNNING');
+      const seen = new Set(diffSnapshots(baseline, await snapshotHost(c)).map((l) => l.split(':')[0]));
+      for (const cat of ['process', 'mount', 'shim-socket', 'fifo', 'burrow-state', 'bundle', 'work-dir', 'cgroup']) {
+        assert.ok(seen.has(cat), `no ${cat} entry while task leak-probe runs on containerd ${version}: ${[...seen]}`);
+      }
+    } finally {
+      await c.ctr(['task', 'kill', '-s', 'SIGKILL', 'leak-probe']);
+      const r = await running;
+      assert.equal(r.code, 137, r.stderr);
     }
   });
 

@@ -230,17 +230,15 @@ export class PrivateContainerd {
   }
 
   /**
-   * Restart the daemon the way a node upgrade or a crash-loop does: stop containerd alone
-   * (SIGTERM, or SIGKILL with `kill: true`), leaving shims and containers running, then
-   * start it again on the same config, root and state. containerd reconnects to the shims
-   * it finds in its state dir.
+   * Restart the daemon the way a node upgrade, `systemctl restart` (KillMode=process) or a
+   * crash-loop does: stop containerd alone (SIGTERM, or SIGKILL with `kill: true`), leaving
+   * shims and containers running, then start it again on the same root and state and the
+   * config file as it is on disk now. containerd reconnects to the shims in its state dir.
+   * A daemon that already exited is just started again.
    */
   async restart(opts: { kill?: boolean } = {}): Promise<void> {
     const pid = this.child?.pid;
-    if (pid === undefined || this.exited) {
-      throw new Error(`containerd "${this.name}" is not running (${JSON.stringify(this.exited)}); cannot restart`);
-    }
-    await this.stopDaemon(pid, opts.kill ? 'SIGKILL' : 'SIGTERM');
+    if (pid !== undefined && !this.exited) await this.stopDaemon(pid, opts.kill ? 'SIGKILL' : 'SIGTERM');
     await this.startDaemon();
   }
 

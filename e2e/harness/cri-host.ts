@@ -36,6 +36,8 @@ export interface CriOptions {
    * containerd runs a pause container through the Task API) or `shim` (Burrow's Sandbox API).
    */
   burrowSandboxer?: 'podsandbox' | 'shim';
+  /** Runtime handlers to register (default CRI_HANDLERS); e.g. an installer test starts without `burrow`. */
+  handlers?: readonly CriHandler[];
 }
 
 /** Runtime handler names the CRI config defines (RuntimeClass handlers). */
@@ -186,11 +188,15 @@ export function renderCriConfig(h: CriHost, opts: CriOptions = {}, configVersion
     // cgroup v1 host without systemd: cgroupfs paths.
     '  SystemdCgroup = false',
     '',
-    `${p}.containerd.runtimes.burrow]`,
-    `  runtime_type = ${q('io.containerd.burrow.v2')}`,
-    `  pod_annotations = [${q('*')}]`,
-    `  container_annotations = [${q('*')}]`,
-    '',
+    ...((opts.handlers ?? CRI_HANDLERS).includes('burrow')
+      ? [
+          `${p}.containerd.runtimes.burrow]`,
+          `  runtime_type = ${q('io.containerd.burrow.v2')}`,
+          `  pod_annotations = [${q('*')}]`,
+          `  container_annotations = [${q('*')}]`,
+          '',
+        ]
+      : []),
     `${p}.cni]`,
     `  bin_dir = ${q(CNI_BIN_DIR)}`,
     `  conf_dir = ${q(h.confDir)}`,
@@ -239,12 +245,16 @@ function renderCriConfigV3(h: CriHost, keys: Map<string, string>, opts: CriOptio
     `${rt}.containerd.runtimes.runc.options]`,
     '  SystemdCgroup = false',
     '',
-    `${rt}.containerd.runtimes.burrow]`,
-    `  runtime_type = ${q('io.containerd.burrow.v2')}`,
-    `  sandboxer = ${q(opts.burrowSandboxer ?? 'podsandbox')}`,
-    `  pod_annotations = [${q('*')}]`,
-    `  container_annotations = [${q('*')}]`,
-    '',
+    ...((opts.handlers ?? CRI_HANDLERS).includes('burrow')
+      ? [
+          `${rt}.containerd.runtimes.burrow]`,
+          `  runtime_type = ${q('io.containerd.burrow.v2')}`,
+          `  sandboxer = ${q(opts.burrowSandboxer ?? 'podsandbox')}`,
+          `  pod_annotations = [${q('*')}]`,
+          `  container_annotations = [${q('*')}]`,
+          '',
+        ]
+      : []),
     `${rt}.cni]`,
     `  bin_dirs = [${q(CNI_BIN_DIR)}]`,
     `  conf_dir = ${q(h.confDir)}`,
