@@ -22,6 +22,7 @@ const NOT_READY = 'SANDBOX_NOTREADY';
 
 const POD_SANDBOX_CONFIG = 'runtime.v1.PodSandboxConfig';
 // runtime.v1.NamespaceMode
+const NAMESPACE_POD = 0;
 const NAMESPACE_NODE = 2;
 
 /** Go's GOARCH for Node's process.arch: containerd matches images by it. */
@@ -219,6 +220,10 @@ function podSettings(id: string, req: Req): PodSettings {
   settings.hostPid = ns.pid === NAMESPACE_NODE;
   settings.hostIpc = ns.ipc === NAMESPACE_NODE;
   settings.sysctls = { ...(linux.sysctls ?? {}) };
+  // A pod user namespace (NamespaceMode POD) would need the pause and the netns inside it.
+  if (ns.userns_options && ns.userns_options.mode === NAMESPACE_POD) {
+    throw new RpcError(Code.InvalidArgument, `sandbox ${id}: a user namespace for the pod (userns_options mode POD) is not supported by Burrow's pod sandbox`);
+  }
   if (ns.network === NAMESPACE_NODE && settings.netnsPath !== '') {
     throw new RpcError(Code.InvalidArgument, `sandbox ${id}: host networking asked, but a netns path (${settings.netnsPath}) was given`);
   }

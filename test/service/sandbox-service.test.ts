@@ -208,6 +208,12 @@ describe('service: SandboxService (pod sandboxes with Burrow\'s pause process)',
       /rootfs mounts are not supported/,
     );
     await rejectsCode(call('CreateSandbox', { sandbox_id: 'p', bundle_path: bundle, netns_path: path.join(tmp, 'absent') }), Code.InvalidArgument, /does not exist/);
+    const userns = { ...podConfig, linux: { ...podConfig.linux, security_context: { namespace_options: { network: 0, pid: 0, ipc: 0, userns_options: { mode: 0, uids: [{ host_id: 100000, container_id: 0, length: 65536 }] } } } } };
+    await rejectsCode(
+      call('CreateSandbox', { sandbox_id: 'p', bundle_path: bundle, netns_path: netns, options: podConfigAny(userns) }),
+      Code.InvalidArgument,
+      /user namespace for the pod/,
+    );
     await rejectsCode(call('CreateSandbox', { sandbox_id: 'p', bundle_path: 'relative' }), Code.InvalidArgument, /absolute/);
     fs.rmSync(pauseBinary);
     await rejectsCode(call('CreateSandbox', { sandbox_id: 'p', bundle_path: bundle, netns_path: netns }), Code.FailedPrecondition, /pause binary .* is missing/);
