@@ -1,6 +1,6 @@
-// The long-lived shim server: the Task service on ttrpc (or gRPC when the runtime options
-// asked for it, see start-options.ts), on the socket `start` handed over as fd 3. Exits after a
-// Shutdown finds no containers left.
+// The long-lived shim server: the Task and Sandbox services on ttrpc (or gRPC when the runtime
+// options asked for it, see start-options.ts), on the socket `start` handed over as fd 3. Exits
+// once a Shutdown or ShutdownSandbox leaves no container and no pod sandbox.
 
 import * as fs from 'fs';
 import * as net from 'net';
@@ -59,19 +59,17 @@ export async function serve(flags: ShimFlags): Promise<void> {
   const sandboxDeps = { native, store: new StateStore(), exits: new ExitRouter(native, logger), logger, cgroups: new CgroupfsDriver() };
   // A pod sandbox shim (sandboxer = "shim") outlives its containers: Shutdown of the last task
   // does not end it, only ShutdownSandbox of its last sandbox with no task left does.
-  let service: TaskService | undefined;
-  let sandboxes: SandboxService | undefined;
   const stopWhenIdle = (reason: string) => {
-    if ((service?.containerCount ?? 0) === 0 && (sandboxes?.sandboxCount ?? 0) === 0) void stop(reason);
+    if (service.containerCount === 0 && sandboxes.sandboxCount === 0) void stop(reason);
   };
-  service = new TaskService({
+  const service = new TaskService({
     namespace: flags.namespace,
     sandboxDeps,
     events: publisher,
     logger,
     onShutdown: () => stopWhenIdle('shutdown requested with no containers left'),
   });
-  sandboxes = new SandboxService({
+  const sandboxes = new SandboxService({
     namespace: flags.namespace,
     sandboxDeps,
     logger,

@@ -6,9 +6,9 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
+import { WireFormatError } from '../protocol/wire-reader';
 import { BootstrapError, detectContainerd, grpcShimVersion, isShimSandboxBundle, startOutput } from './bootstrap-output';
 import { daemonArgs, ShimFlags } from './flags';
-import { WireFormatError } from '../protocol/wire-reader';
 import { OptionsError, parseStartInput, protocolFromOptions, readStdin, ShimProtocol } from './start-options';
 
 // containerd's default socket directory (defaults.DefaultStateDir + "/s"), where runc's shim
