@@ -2,10 +2,11 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { silentLogger } from '../../shim/log/logger';
-import { encodeMessage, lookupService } from '../../shim/protocol/proto-registry';
+import { encodeMessage, lookupService, unpackAny } from '../../shim/protocol/proto-registry';
 import type { CallContext, UnaryHandler } from '../../shim/protocol/rpc-service';
 import { Code, RpcError } from '../../shim/protocol/status';
 import * as L from '../../shim/sandbox/linux';
+import type { CgroupDriver, CgroupManager, CgroupRequest, CgroupStats } from '../../shim/sandbox/cgroups/manager';
 import { ExitRouter } from '../../shim/sandbox/exit-router';
 import { podCgroupsPath, podSpec, POD_DIR } from '../../shim/sandbox/pod-sandbox';
 import { StateStore } from '../../shim/sandbox/state-store';
@@ -31,6 +32,31 @@ async function rejectsCode(p: Promise<unknown>, code: Code, message?: RegExp): P
 
 function podConfigAny(config: object): { type_url: string; value: Uint8Array } {
   return { type_url: 'runtime.v1.PodSandboxConfig', value: encodeMessage('runtime.v1.PodSandboxConfig', config) };
+}
+
+/** The pod cgroup as the sandbox layer sees it: recorded requests, fixed metrics. */
+class PodCgroups implements CgroupDriver {
+  readonly requests: CgroupRequest[] = [];
+  readonly calls: string[] = [];
+  forContainer(req: CgroupRequest): CgroupManager {
+    this.requests.push(req);
+    const calls = this.calls;
+    return {
+      version: 1,
+      paths: [],
+      create: () => void calls.push('create'),
+      apply: () => void calls.push('apply'),
+      addProcess: () => undefined,
+      pids: () => [],
+      kill: () => 0,
+      destroy: async () => void calls.push('destroy'),
+      update: () => undefined,
+      freeze: async () => undefined,
+      thaw: async () => undefined,
+      stats: (): CgroupStats => ({ typeName: 'io.containerd.cgroups.v1.Metrics', metrics: { pids: { current: 1, limit: 0 } } }),
+      memoryDir: () => undefined,
+    } as unknown as CgroupManager;
+  }
 }
 
 describe('service: SandboxService (pod sandboxes with Burrow\'s pause process)', () => {
@@ -229,6 +255,27 @@ describe('service: SandboxService (pod sandboxes with Burrow\'s pause process)',
     await createAndStart();
     await rejectsCode(call('CreateSandbox', { sandbox_id: 'pod1', bundle_path: bundle, netns_path: netns }), Code.AlreadyExists, /already exists/);
     await rejectsCode(call('StartSandbox', { sandbox_id: 'pod1' }), Code.FailedPrecondition, /ready, it cannot be started/);
+  });
+
+  it('SandboxMetrics: the pod cgroup\'s metrics, made at Create as <cgroup_parent>/<id> and removed at Shutdown', async () => {
+    const cgroups = new PodCgroups();
+    service = new SandboxService({
+      namespace: NS,
+      sandboxDeps: { native, store: new StateStore(path.join(tmp, 'state2')), exits: new ExitRouter(native, silentLogger), logger: silentLogger, cgroups },
+      logger: silentLogger,
+      onShutdown: () => shutdowns++,
+      pauseBinary,
+    });
+    h = service.handlers();
+    await createAndStart('cg');
+    assert.deepEqual(cgroups.requests.map((r) => r.cgroupsPath), ['/kubepods/besteffort/podu-1/cg']);
+    const m = await call('SandboxMetrics', { sandbox_id: 'cg' });
+    assert.equal(m.metrics.id, 'cg');
+    assert.ok(m.metrics.timestamp.seconds > 0);
+    assert.equal(m.metrics.data.type_url, 'io.containerd.cgroups.v1.Metrics');
+    assert.equal(unpackAny<any>(m.metrics.data).pids.current, 1);
+    await call('ShutdownSandbox', { sandbox_id: 'cg' });
+    assert.ok(cgroups.calls.includes('create') && cgroups.calls.includes('destroy'), cgroups.calls.join(','));
   });
 
   it('SandboxMetrics without a pod cgroup is NotFound', async () => {
