@@ -181,3 +181,77 @@ for (const sandboxer of matrixVersions().includes(VERSION) ? (['shim', 'podsandb
     });
   });
 }
+
+// containerd 1.7's experimental CRI "sbserver" (ENABLE_CRI_SANDBOXES=1) with sandbox_mode =
+// "shim" calls the same Sandbox service; there it also runs over gRPC, which 1.7 can keep. Only
+// the pod's own life is checked: 1.7's sbserver bind-mounts the pod's /etc/hosts and
+// resolv.conf into every container unconditionally (pkg/cri/sbserver/container_create.go),
+// files only its podsandbox controller writes, so no shim-sandboxed pod of 1.7 can start a
+// container (2.x mounts them only when they exist).
+if (matrixVersions().includes('1.7')) describe('Sandbox API on containerd 1.7 (experimental sbserver, sandbox_mode = "shim"), over ttrpc and gRPC', function () {
+  this.timeout(300_000);
+  let c: PrivateContainerd;
+  let client: CriClient;
+  const handlers = { ttrpc: 'burrow-sb', grpc: 'burrow-sb-grpc' };
+
+  before(async function () {
+    ensureHostTools('1.7');
+    const rt = (h: string) => `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${h}`;
+    c = await PrivateContainerd.start({
+      name: 'sandbox-api-17',
+      version: '1.7',
+      cri: true,
+      extraEnv: { ENABLE_CRI_SANDBOXES: '1' },
+      configExtra: [
+        `${rt(handlers.ttrpc)}]`,
+        '  runtime_type = "io.containerd.burrow.v2"',
+        '  sandbox_mode = "shim"',
+        '',
+        `${rt(handlers.grpc)}]`,
+        '  runtime_type = "io.containerd.burrow.v2"',
+        '  sandbox_mode = "shim"',
+        `${rt(handlers.grpc)}.options]`,
+        '  Protocol = "grpc"',
+        '',
+      ].join('\n'),
+    });
+    client = new CriClient(c.address);
+    await client.waitReady();
+  });
+
+  after(async function () {
+    client?.close();
+    if (c) await c.stop();
+  });
+
+  for (const [transport, handler] of Object.entries(handlers)) {
+    it(`runs and removes a pod through Burrow's Sandbox service over ${transport}, no pause image`, async function () {
+      const baseline = await snapshotHost(c);
+      const errors: unknown[] = [];
+      let pod: Pod | undefined;
+      try {
+        pod = await runPod(client, { name: `sb17-${transport}`, handler, logRoot: c.cri?.podLogDir, cgroupRoot: c.cri?.cgroupRoot });
+        const status = await client.podSandboxStatus(pod.id, true);
+        assert.equal(status.status?.state, 'SANDBOX_READY');
+        const log = c.readLog();
+        assert.match(log, new RegExp(`pod sandbox started.*sandbox_id=${pod.id}`));
+        assert.match(log, new RegExp(`shim started.*id=${pod.id}.*protocol=${transport}`));
+        const podPid = Number(status.info.pid);
+        assert.ok(podPid > 0, `no pid in PodSandboxStatus info: ${JSON.stringify(status.info)}`);
+        assert.match(fs.readFileSync(`/proc/${podPid}/status`, 'utf8'), /^Name:\tpause$/m);
+        // The pause holds the netns CRI pinned and CNI configured.
+        const netns = status.info.netns;
+        assert.ok(netns, `no netns in PodSandboxStatus info: ${JSON.stringify(status.info)}`);
+        assert.equal(nsInode(podPid, 'net'), `net:[${fs.statSync(netns).ino}]`);
+        await teardown(client, pod);
+        pod = undefined;
+        assert.ok(!fs.existsSync(`/proc/${podPid}/status`) || !/^Name:\tpause$/m.test(fs.readFileSync(`/proc/${podPid}/status`, 'utf8')), 'pause still runs');
+      } catch (e) {
+        errors.push(e);
+      }
+      if (pod) await teardown(client, pod).catch((e) => errors.push(e));
+      await assertNoLeaks(c, baseline).catch((e) => errors.push(e));
+      if (errors.length > 0) throw new Error(errors.map((e) => (e instanceof Error ? e.stack ?? e.message : String(e))).join('\n--- and then ---\n'));
+    });
+  }
+});
