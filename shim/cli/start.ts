@@ -6,7 +6,10 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
+import { WireFormatError } from '../protocol/wire-reader';
+import { BootstrapError, detectContainerd, grpcShimVersion, isShimSandboxBundle, startOutput } from './bootstrap-output';
 import { daemonArgs, ShimFlags } from './flags';
+import { OptionsError, parseStartInput, protocolFromOptions, readStdin, ShimProtocol } from './start-options';
 
 // containerd's default socket directory (defaults.DefaultStateDir + "/s"), where runc's shim
 // puts its sockets too: short enough for sun_path on every install.
@@ -31,9 +34,9 @@ export function groupingKey(bundle: string, id: string): string {
   return id;
 }
 
-export function socketPath(flags: ShimFlags, key: string): string {
+export function socketPath(flags: ShimFlags, key: string, socketDir: string = SOCKET_DIR): string {
   const hash = createHash('sha256').update(path.posix.join(flags.address, flags.namespace, key)).digest('hex');
-  return path.join(SOCKET_DIR, hash);
+  return path.join(socketDir, hash);
 }
 
 function canConnect(sock: string): Promise<boolean> {
@@ -98,8 +101,23 @@ export async function start(flags: ShimFlags): Promise<number> {
     return 2;
   }
   const bundle = process.cwd();
-  const sock = socketPath(flags, groupingKey(bundle, flags.id));
-  const address = `unix://${sock}`;
+  let protocol: ShimProtocol;
+  let address: string;
+  let sock: string;
+  try {
+    const input = parseStartInput(readStdin(), flags.id);
+    // containerd 2.3+ may move the socket directory (shim manager's socket_dir).
+    sock = socketPath(flags, groupingKey(bundle, flags.id), input.bootstrap?.socketDir ?? SOCKET_DIR);
+    protocol = protocolFromOptions(input.options);
+    let version = 2;
+    if (protocol === 'grpc') version = grpcShimVersion(detectContainerd(input, flags.publishBinary));
+    else if (isShimSandboxBundle(bundle)) version = 3;
+    address = startOutput(protocol, sock, version);
+  } catch (err) {
+    if (!(err instanceof OptionsError || err instanceof BootstrapError || err instanceof WireFormatError)) throw err;
+    process.stderr.write(`container ${flags.id}: ${err.message}\n`);
+    return 1;
+  }
   const server = await listenOrJoin(sock);
   if (server) {
     fs.chmodSync(sock, 0o600);
@@ -112,7 +130,7 @@ export async function start(flags: ShimFlags): Promise<number> {
     }
     const listenFd = (server as unknown as { _handle: { fd: number } })._handle.fd;
     const mainScript = require.main?.filename ?? process.argv[1];
-    const child = spawn(process.execPath, [...process.execArgv, mainScript, ...daemonArgs(flags, sock)], {
+    const child = spawn(process.execPath, [...process.execArgv, mainScript, ...daemonArgs(flags, sock, protocol)], {
       cwd: bundle,
       detached: true,
       // Never our stdout/stderr: containerd reads them to EOF and would wait for the daemon.
@@ -121,7 +139,10 @@ export async function start(flags: ShimFlags): Promise<number> {
     child.unref();
     if (child.pid) inheritOomScore(child.pid);
   }
-  writeAddress(bundle, address);
+  // In gRPC mode the bootstrap JSON: containerd 1.7 re-reads `address` after a restart with the
+  // same rules as the start output. Otherwise the plain address, which 2.x's fallback (no
+  // bootstrap.json) reads as ttrpc.
+  writeAddress(bundle, protocol === 'grpc' ? address : `unix://${sock}`);
   fs.writeSync(1, address);
   return 0;
 }
