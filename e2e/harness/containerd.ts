@@ -99,6 +99,8 @@ export class PrivateContainerd {
   cri: CriHost | undefined;
 
   private child: ChildProcess | undefined;
+  private env: Record<string, string> = {};
+  private startTimeoutMs = 30_000;
   private exited: { code: number | null; signal: string | null } | undefined;
 
   private constructor(name: string, namespace: string) {
@@ -148,43 +150,62 @@ export class PrivateContainerd {
     }
     fs.writeFileSync(c.configFile, c.renderConfig(opts));
 
-    const env: Record<string, string> = {
+    c.env = {
       PATH: `${path.join(repoRoot(), 'bin')}:${SYSTEM_PATH}`,
       HOME: process.env.HOME ?? '/root',
       BURROW_ROOT: c.burrowRoot,
       ...(opts.extraEnv ?? {}),
     };
-    const logFd = fs.openSync(c.logFile, 'a');
+    c.startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+    try {
+      await c.launch();
+    } catch (e) {
+      await c.stop().catch(() => undefined);
+      throw e;
+    }
+    return c;
+  }
+
+  /** Spawns containerd on the instance's config file (as it is on disk now) and waits until it answers. */
+  private async launch(): Promise<void> {
+    this.exited = undefined;
+    const logFd = fs.openSync(this.logFile, 'a');
+    let child: ChildProcess;
     try {
       // Own process group so signals aimed at the test runner's group (Ctrl-C
       // is fine, but `timeout` in CI) don't race with our orderly stop().
-      c.child = spawn('containerd', ['--config', c.configFile], {
-        env,
-        cwd: c.instanceDir,
+      child = spawn('containerd', ['--config', this.configFile], {
+        env: this.env,
+        cwd: this.instanceDir,
         detached: true,
         stdio: ['ignore', logFd, logFd],
       });
     } finally {
       fs.closeSync(logFd);
     }
-    c.child.on('exit', (code, signal) => {
-      c.exited = { code, signal };
+    this.child = child;
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.exited = { code, signal };
     });
-    c.child.on('error', (e) => {
-      c.exited = { code: null, signal: `spawn error: ${e.message}` };
+    child.on('error', (e) => {
+      if (this.child === child) this.exited = { code: null, signal: `spawn error: ${e.message}` };
     });
     // Do not keep mocha alive if a suite forgets stop(); the next start() of
     // the same name reaps it through the pid file.
-    c.child.unref();
-    if (c.child.pid !== undefined) fs.writeFileSync(c.pidFile, `${c.child.pid}\n`);
+    child.unref();
+    if (child.pid !== undefined) fs.writeFileSync(this.pidFile, `${child.pid}\n`);
+    await this.waitReady(this.startTimeoutMs);
+  }
 
-    try {
-      await c.waitReady(opts.startTimeoutMs ?? 30_000);
-    } catch (e) {
-      await c.stop().catch(() => undefined);
-      throw e;
-    }
-    return c;
+  /**
+   * Restarts containerd the way `systemctl restart` does with KillMode=process: only the daemon
+   * stops (SIGTERM); shims and their containers keep running and the new daemon reconnects to
+   * them. The config file is read again as it is on disk.
+   */
+  async restart(): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid !== undefined) await this.stopDaemon(pid);
+    await this.launch();
   }
 
   private renderConfig(opts: PrivateContainerdOptions): string {

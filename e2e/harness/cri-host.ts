@@ -27,6 +27,8 @@ export interface CriOptions {
   netnsUnderStateDir?: boolean;
   /** `key = value` TOML lines for `[plugins."io.containerd.grpc.v1.cri"]`; they replace the defaults. */
   pluginKeys?: string[];
+  /** Runtime handlers to register (default CRI_HANDLERS); the installer tests start without `burrow`. */
+  handlers?: readonly CriHandler[];
 }
 
 /** Runtime handler names the CRI config defines (RuntimeClass handlers). */
@@ -157,11 +159,15 @@ export function renderCriConfig(h: CriHost, opts: CriOptions = {}): string {
     // cgroup v1 host without systemd: cgroupfs paths.
     '  SystemdCgroup = false',
     '',
-    `${p}.containerd.runtimes.burrow]`,
-    `  runtime_type = ${q('io.containerd.burrow.v2')}`,
-    `  pod_annotations = [${q('*')}]`,
-    `  container_annotations = [${q('*')}]`,
-    '',
+    ...((opts.handlers ?? CRI_HANDLERS).includes('burrow')
+      ? [
+          `${p}.containerd.runtimes.burrow]`,
+          `  runtime_type = ${q('io.containerd.burrow.v2')}`,
+          `  pod_annotations = [${q('*')}]`,
+          `  container_annotations = [${q('*')}]`,
+          '',
+        ]
+      : []),
     `${p}.cni]`,
     `  bin_dir = ${q(CNI_BIN_DIR)}`,
     `  conf_dir = ${q(h.confDir)}`,
