@@ -134,6 +134,7 @@ describe('installer against a private containerd (config without burrow, no node
     assert.equal(fs.realpathSync(path.join(c.instanceDir, 'opt-burrow', 'current')), release);
     assert.deepEqual((await criStatus(c.address)).handlers, ['burrow', 'runc']);
     assert.ok(logs.some((l) => /node labelling skipped/.test(l)), logs.join('\n'));
+    assert.ok(logs.some((l) => /^host check: node v\d+.* loads$/.test(l)), logs.join('\n'));
   });
 
   it('runs a pod with handler burrow on the payload\'s own node; uninstall refuses while it runs', async function () {
@@ -157,7 +158,13 @@ describe('installer against a private containerd (config without burrow, no node
           }
         });
         assert.ok(shims.length > 0, 'no shim process found');
-        for (const p of shims) assert.equal(fs.readlinkSync(`/proc/${p}/exe`), path.join(release, 'node', 'bin', 'node'));
+        for (const p of shims) {
+          assert.equal(fs.readlinkSync(`/proc/${p}/exe`), path.join(release, 'node', 'bin', 'node'));
+          // Its native library and the libseccomp the payload carries, not the host's.
+          const maps = fs.readFileSync(`/proc/${p}/maps`, 'utf8');
+          assert.ok(maps.includes(path.join(release, 'native', 'target', 'release', 'libburrow_native.so')), `shim ${p} has no payload native library`);
+          assert.ok(maps.includes(path.join(release, 'lib', 'libseccomp.so.2')), `shim ${p} does not use the payload's libseccomp`);
+        }
 
         const before = fs.readFileSync(c.configFile);
         await assert.rejects(uninstall(options()), (e: Error) => e instanceof InstallerError && /shims are running/.test(e.message));

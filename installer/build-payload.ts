@@ -7,6 +7,8 @@
 //
 //   bin/containerd-shim-burrow-v2   runs node/bin/node on dist/shim/cli/main.js (never PATH's node)
 //   bin/burrow-installer            runs node/bin/node on dist/installer/cli.js
+//   bin/burrow-host-check           loads the native library as the shim does (run at install)
+//   lib/                            libraries the native library needs beyond glibc (libseccomp)
 //   node/bin/node
 //   package.json, dist/shim/**, dist/installer/**, dist/protos.json, protos/**
 //   native/target/release/libburrow_native.so
@@ -14,6 +16,7 @@
 //   manifest.json                   sha256 of every file; its id names the release on the host
 //
 // Usage: node dist/installer/build-payload.js [--out DIR] [--node BINARY]
+import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -97,14 +100,33 @@ function copyFiltered(src: string, dest: string, keep: (rel: string, isDir: bool
   });
 }
 
+// lib/ holds the shared libraries the native library needs beyond glibc (libseccomp), so the
+// host needs only glibc and libstdc++ (for node); only they are found there.
 const WRAPPER = (what: string, script: string): string => `#!/bin/sh
 # ${what} from a Burrow payload: the payload's own node, never one on PATH. containerd passes
 # its whole environment to shims; these variables would change how node starts.
 unset NODE_OPTIONS NODE_EXTRA_CA_CERTS NODE_PATH NODE_REPL_EXTERNAL_MODULE
 self=$(readlink -f "$0")
 root=\${self%/bin/*}
+LD_LIBRARY_PATH="$root/lib\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH
 exec "$root/node/bin/node" "$root/${script}" "$@"
 `;
+
+/** Shared libraries glibc's own packages provide on every glibc host: never bundled. */
+const BASE_LIBS = /^(linux-vdso|linux-gate|ld-linux[^ ]*|libc|libm|libdl|libpthread|librt|libgcc_s|libutil|libresolv)\.so/;
+
+/** The libraries `lib` needs (ldd) that a host might lack, as [soname, path on this machine]. */
+export function bundledLibraries(lib: string): [string, string][] {
+  const out = execFileSync('ldd', [lib], { encoding: 'utf8' });
+  const libs: [string, string][] = [];
+  for (const line of out.split('\n')) {
+    const m = /^\s*(\S+) => (\S+) \(0x[0-9a-f]+\)$/.exec(line);
+    if (m && !BASE_LIBS.test(m[1])) libs.push([m[1], m[2]]);
+    else if (/not found/.test(line)) throw new Error(`payload: ${lib} needs ${line.trim()}`);
+  }
+  return libs;
+}
 
 function listFiles(dir: string, rel = ''): string[] {
   const out: string[] = [];
@@ -145,6 +167,8 @@ export function buildPayload(out: string, nodeBinary?: string): PayloadManifest 
     fs.utimesSync(path.join(tmp, 'dist', 'protos.json'), new Date(), new Date());
     fs.mkdirSync(path.join(tmp, 'native', 'target', 'release'), { recursive: true });
     fs.copyFileSync(lib, path.join(tmp, 'native', 'target', 'release', 'libburrow_native.so'));
+    fs.mkdirSync(path.join(tmp, 'lib'));
+    for (const [soname, file] of bundledLibraries(lib)) fs.copyFileSync(file, path.join(tmp, 'lib', soname));
 
     for (const dir of runtimeClosure(root)) {
       const rel = path.relative(root, dir);
@@ -159,6 +183,7 @@ export function buildPayload(out: string, nodeBinary?: string): PayloadManifest 
     for (const [name, script] of [
       ['containerd-shim-burrow-v2', 'dist/shim/cli/main.js'],
       ['burrow-installer', 'dist/installer/cli.js'],
+      ['burrow-host-check', 'dist/installer/host-check.js'],
     ]) {
       fs.writeFileSync(path.join(tmp, 'bin', name), WRAPPER(name, script), { mode: 0o755 });
     }

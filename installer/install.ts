@@ -19,7 +19,7 @@ import {
 import { KubeApi } from './kube-api';
 import { NodeLabel, restoreNodeLabel, setNodeLabel } from './node-label';
 import {
-  SHIM_BINARY, copyRelease, processesUsing, readManifest, readSymlink, releaseDir, replaceSymlink,
+  HOST_CHECK, SHIM_BINARY, copyRelease, processesUsing, readManifest, readSymlink, releaseDir, replaceSymlink,
 } from './payload';
 
 export interface InstallerOptions {
@@ -170,10 +170,12 @@ export async function install(o: InstallerOptions): Promise<InstallResult> {
       o.log(`linked ${link} → ${target}`);
     }
   }
-  // The shim must start on this host (its node binary needs the host's libc and libstdc++).
+  // The shim must start on this host (its node binary needs the host's glibc and libstdc++),
+  // by the name containerd will use, and its native library must load.
   const shim = o.shimLinkDir !== null ? path.join(o.shimLinkDir, SHIM_BINARY) : path.join(current, 'bin', SHIM_BINARY);
   const shimVersion = (await runChecked(o.hostExec, [shim, '-v'], 60_000)).trim();
   o.log(`shim runs on this host: ${shimVersion.split('\n')[0]}`);
+  o.log((await runChecked(o.hostExec, [path.join(current, 'bin', HOST_CHECK)], 60_000)).trim());
 
   // 4. containerd's config, with a backup of each file's bytes before the first change.
   for (const edit of plan.edits) {

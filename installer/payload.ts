@@ -8,6 +8,8 @@ import * as path from 'path';
 import { InstallerError } from './errors';
 
 export const SHIM_BINARY = 'containerd-shim-burrow-v2';
+/** bin/ of a payload: loads the native library as the shim does (host-check.ts). */
+export const HOST_CHECK = 'burrow-host-check';
 export const MANIFEST = 'manifest.json';
 
 /** manifest.json at the payload's root, written by build-payload.ts. */

@@ -126,6 +126,7 @@ describe('install and uninstall on a containerd 2.x layout (config version 3, dr
     const payload = path.join(dir, 'payload');
     fs.mkdirSync(path.join(payload, 'bin'), { recursive: true });
     fs.writeFileSync(path.join(payload, 'bin', 'containerd-shim-burrow-v2'), '#!/bin/sh\necho "containerd-shim-burrow-v2: test payload"\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(payload, 'bin', 'burrow-host-check'), '#!/bin/sh\necho "host check: test payload"\n', { mode: 0o755 });
     fs.writeFileSync(path.join(payload, 'manifest.json'), JSON.stringify({ id: 'a'.repeat(64), burrowVersion: '0', nodeVersion: '0', arch: 'x64', files: {} }));
     cri = new FakeCri(config, path.join(dir, 'containerd.sock'));
     await cri.start();
@@ -150,6 +151,7 @@ describe('install and uninstall on a containerd 2.x layout (config version 3, dr
     assert.ok(!fs.existsSync(`${drop}.burrow-backup`), 'a file the installer created has no backup');
     assert.equal(fs.readlinkSync(path.join(dir, 'usr-local-bin', 'containerd-shim-burrow-v2')), path.join(dir, 'opt', 'burrow', 'current', 'bin', 'containerd-shim-burrow-v2'));
     assert.ok(logs.some((l) => l.includes('shim runs on this host: containerd-shim-burrow-v2: test payload')));
+    assert.ok(logs.includes('host check: test payload'));
     const st = readState(path.join(dir, 'opt', 'burrow'))!;
     assert.deepEqual(st.createdDirs, [path.join(etc, 'conf.d')]);
     assert.equal(st.addedImport, drop);
