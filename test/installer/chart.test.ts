@@ -100,6 +100,7 @@ function argMap(c: Container): Map<string, string> {
 
 /** Checks that hold for every value set: what the installer needs and how the objects meet. */
 function checkWiring(objs: K8sObject[], v: { handler: string; rcName: string; label: string; configDir: string; installDir: string; linkDir: string; socketDir: string }): void {
+  const installParent = path.dirname(v.installDir);
   const ds = find(objs, 'DaemonSet');
   const pod = daemonSetPod(ds);
   assert.equal(pod.hostPID, true);
@@ -117,7 +118,7 @@ function checkWiring(objs: K8sObject[], v: { handler: string; rcName: string; la
   // Host paths mounted at the host's own paths.
   const mounts = new Map((c.volumeMounts ?? []).map((m) => [m.name, m.mountPath]));
   const vols = new Map((pod.volumes ?? []).map((x) => [x.name, x.hostPath?.path]));
-  for (const [name, p] of [['containerd-config', v.configDir], ['install-dir', v.installDir], ['shim-link-dir', v.linkDir], ['containerd-socket', v.socketDir]]) {
+  for (const [name, p] of [['containerd-config', v.configDir], ['install-parent', installParent], ['shim-link-dir', v.linkDir], ['containerd-socket', v.socketDir]]) {
     assert.equal(mounts.get(name), p, `mount ${name}`);
     assert.equal(vols.get(name), p, `hostPath ${name}`);
   }
@@ -240,6 +241,7 @@ describe('charts/burrow with helm 3.17: lint, template, Kubernetes schemas, valu
       ['not a quantity', ['--set', 'runtimeClass.overhead.podFixed.memory=lots'], /podFixed\.memory/],
       ['unknown key', ['--set', 'containerd.imports=x'], /Additional property imports/],
       ['bad node label', ['--set', 'nodeLabel.key=-bad-'], /nodeLabel\.key/],
+      ['install dir directly under /', ['--set', 'install.dir=/burrow'], /install\.dir/],
     ];
     for (const [what, args, message] of bad) {
       const t = helm(['template', 'rel', CHART, ...args]);
