@@ -169,6 +169,16 @@ describe('charts/burrow with helm 3.17: lint, template, Kubernetes schemas, valu
     assert.equal(args.get('systemd-unit'), 'containerd');
   });
 
+  it('deploy/runtimeclass.yaml is valid and the same RuntimeClass the chart renders by default', function () {
+    const file = parseAllDocuments(fs.readFileSync(path.join(ROOT, 'deploy', 'runtimeclass.yaml'), 'utf8')).map((d) => d.toJSON() as K8sObject);
+    assert.equal(file.length, 1);
+    const rc = file[0];
+    new (modelClass(rc.apiVersion, rc.kind))(rc).validate();
+    const rendered = find(render({}), 'RuntimeClass');
+    for (const k of ['apiVersion', 'kind', 'handler', 'overhead', 'scheduling']) assert.deepEqual(rc[k], rendered[k], k);
+    assert.equal(rc.metadata.name, rendered.metadata.name);
+  });
+
   it('containerd 2.x node: drop-in dir mounted, custom handler and RuntimeClass name, restart command', function () {
     const objs = render({
       handler: 'burrow-v3',
