@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
+import { installerOptions, parseArgs } from '../../installer/cli';
 import { helmBinary } from './helm-binary';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -112,6 +113,11 @@ function checkWiring(objs: K8sObject[], v: { handler: string; rcName: string; la
   assert.equal(args.get('node-label'), v.label);
   assert.equal(args.get('install-dir'), v.installDir);
   assert.equal(args.get('host-exec'), 'nsenter -t 1 -m -u -i -n -p --');
+  // The installer itself accepts what the chart passes it.
+  const parsed = installerOptions(parseArgs(['daemon', ...(c.args ?? [])]), {}, () => undefined);
+  assert.equal(parsed.registration.handler, v.handler);
+  assert.equal(parsed.installDir, v.installDir);
+  assert.equal(parsed.shimLinkDir, v.linkDir);
   const envs = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
   assert.equal(envs.NODE_NAME, 'spec.nodeName');
   assert.equal(envs.BURROW_MODE, "metadata.annotations['burrow.dev/mode']");
@@ -136,6 +142,7 @@ function checkWiring(objs: K8sObject[], v: { handler: string; rcName: string; la
   const jobC = (job.spec as { template: { spec: PodSpec } }).template.spec.containers[0];
   assert.deepEqual(jobC.command, ['/payload/bin/burrow-installer', 'coordinate-uninstall']);
   assert.equal(argMap(jobC).get('daemonset'), ds.metadata.name);
+  assert.equal(parseArgs(['coordinate-uninstall', ...(jobC.args ?? [])]).values.get('daemonset'), ds.metadata.name);
   // The helm test pod runs with the RuntimeClass.
   const testPod = find(objs, 'Pod', (o) => o.metadata.annotations?.['helm.sh/hook'] === 'test');
   assert.equal((testPod.spec as PodSpec).runtimeClassName, v.rcName);
