@@ -117,6 +117,7 @@ describe('installer against a private containerd (config without burrow, no node
     } finally {
       fs.writeFileSync(c.configFile, original);
     }
+    await assertNoLeaks(c, baseline);
   });
 
   it('installs: payload, shim link, config with backup, restart, handler reported; labelling skipped', async function () {
@@ -135,6 +136,7 @@ describe('installer against a private containerd (config without burrow, no node
     assert.deepEqual((await criStatus(c.address)).handlers, ['burrow', 'runc']);
     assert.ok(logs.some((l) => /node labelling skipped/.test(l)), logs.join('\n'));
     assert.ok(logs.some((l) => /^host check: node v\d+.* loads$/.test(l)), logs.join('\n'));
+    await assertNoLeaks(c, baseline);
   });
 
   it('runs a pod with handler burrow on the payload\'s own node; uninstall refuses while it runs', async function () {
@@ -187,6 +189,7 @@ describe('installer against a private containerd (config without burrow, no node
     assert.equal(c.pid, pid);
     assert.ok(fs.readFileSync(c.configFile).equals(before), 'second install changed the config');
     assert.ok(fs.readFileSync(`${c.configFile}.burrow-backup`).equals(original), 'second install replaced the backup');
+    await assertNoLeaks(c, baseline);
   });
 
   it('uninstalls: the original config byte for byte, the handler gone, nothing of ours left', async function () {
