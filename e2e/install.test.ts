@@ -6,6 +6,7 @@
 // byte; a corrupt or unknown config is refused and left as it was.
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 import { buildPayload } from '../installer/build-payload';
 import { criStatus } from '../installer/cri-status';
@@ -20,7 +21,7 @@ import {
 } from './harness';
 
 /** What containerd and the shim call by name on a node; node is not among them. */
-const HOST_TOOLS = ['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'readlink', 'sh', 'ip', 'mount', 'umount', 'unshare'];
+const HOST_TOOLS = ['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'readlink', 'sh', 'ip', 'mount', 'umount', 'unshare', 'nsenter'];
 
 function which(tool: string): string {
   for (const dir of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
@@ -212,6 +213,55 @@ describe('installer against a private containerd (config without burrow, no node
     // A second uninstall has nothing to do.
     const again = await uninstall(options());
     assert.equal(again.configChanged, false);
+    await assertNoLeaks(c, baseline);
+  });
+
+  it('the CLI, as the DaemonSet runs it (host commands through nsenter, restart command): install, then uninstall', async function () {
+    // The restart command asks this process, over a unix socket, to restart the private
+    // containerd (the harness owns the daemon); it runs with the payload's node.
+    const sock = path.join(c.instanceDir, 'restart.sock');
+    const script = path.join(buildDir('install'), 'restart-client.js');
+    fs.writeFileSync(script, [
+      "const s = require('net').connect(process.argv[2]); let out = '';",
+      "s.on('data', (d) => (out += d)); s.on('error', (e) => { console.error(e.message); process.exit(1); });",
+      "s.on('end', () => process.exit(out.startsWith('ok') ? 0 : 1));",
+    ].join('\n'));
+    let restarts = 0;
+    const server = net.createServer((conn) => {
+      restarts++;
+      c.restart().then(() => conn.end('ok\n'), (e: Error) => conn.end(`failed: ${e.message}\n`));
+    });
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    const cli = path.join(payload, 'bin', 'burrow-installer');
+    const flags = [
+      '--config', c.configFile, '--install-dir', path.join(c.instanceDir, 'opt-burrow'), '--shim-link-dir', tools,
+      // The DaemonSet enters pid 1's namespaces; this machine's pid 1 may not be entered, so the
+      // same nsenter goes into this process's (the host's) namespaces.
+      '--host-exec', `nsenter -t ${process.pid} -m -u -i -n -p --`, '--restart', 'command',
+      '--restart-command', `${path.join(payload, 'node', 'bin', 'node')} ${script} ${sock}`,
+      '--cri-socket', c.address, '--wait-timeout', '60',
+    ];
+    const env = { PATH: tools, KUBERNETES_SERVICE_HOST: undefined };
+    try {
+      const inst = await run(cli, ['install', ...flags], { env });
+      assert.equal(inst.code, 0, `${inst.stdout}${inst.stderr}`);
+      assert.match(inst.stdout, /restarting containerd/);
+      assert.match(inst.stdout, /containerd serves runtime handler "burrow"/);
+      assert.match(inst.stdout, /not in a cluster \(no service account\): node labelling skipped/);
+      assert.equal(restarts, 1);
+      assert.deepEqual((await criStatus(c.address)).handlers, ['burrow', 'runc']);
+
+      const un = await run(cli, ['uninstall', ...flags], { env });
+      assert.equal(un.code, 0, `${un.stdout}${un.stderr}`);
+      assert.equal(restarts, 2);
+      assert.ok(fs.readFileSync(c.configFile).equals(original), 'config differs from the original');
+      assert.deepEqual((await criStatus(c.address)).handlers, ['runc']);
+      assert.ok(!fs.existsSync(path.join(c.instanceDir, 'opt-burrow')));
+      assert.ok(!fs.existsSync(path.join(tools, 'containerd-shim-burrow-v2')));
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      fs.rmSync(script, { force: true });
+    }
     await assertNoLeaks(c, baseline);
   });
 });
