@@ -68,7 +68,13 @@ export function criStatus(socket: string, timeoutMs = 10_000): Promise<CriRuntim
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
   return new Promise<CriRuntimeStatus>((resolve, reject) => {
-    const status = (client as unknown as Record<string, Function>).Status;
+    type StatusCall = (
+      req: { verbose: boolean },
+      md: grpc.Metadata,
+      opts: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res: StatusResponse) => void,
+    ) => void;
+    const status = (client as unknown as { Status: StatusCall }).Status;
     status.call(
       client,
       { verbose: true },
