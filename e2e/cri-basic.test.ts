@@ -22,19 +22,21 @@ import {
   ensureHostTools,
   importImage,
   importPauseImage,
+  matrixVersions,
   podCgroupDirs,
   PrivateContainerd,
+  shimSocketOf,
   snapshotHost,
 } from './harness';
 
-describe('CRI basics: kubelet-like pods on a private containerd, handlers runc and burrow', function () {
+for (const version of matrixVersions()) describe(`CRI basics: kubelet-like pods on a private containerd ${version}, handlers runc and burrow`, function () {
   this.timeout(300_000);
   let c: PrivateContainerd;
   let client: CriClient;
 
   before(async function () {
-    ensureHostTools();
-    c = await PrivateContainerd.start({ name: 'cri-basic', cri: true });
+    ensureHostTools(version);
+    c = await PrivateContainerd.start({ name: `cri-basic-${version.replace('.', '')}`, version, cri: true });
     await importPauseImage(c);
     await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
     client = new CriClient(c.address);
@@ -52,7 +54,10 @@ describe('CRI basics: kubelet-like pods on a private containerd, handlers runc a
     assert.equal(v.runtime_api_version, 'v1');
     const st = await client.status();
     const conds = Object.fromEntries((st.status?.conditions ?? []).map((x) => [x.type, x.status]));
-    assert.deepEqual(conds, { RuntimeReady: true, NetworkReady: true });
+    // 1.7+ add a condition that our config uses no deprecated setting (e.g. 2.x's moved keys).
+    const expected: Record<string, boolean> = { RuntimeReady: true, NetworkReady: true };
+    if (version !== '1.6') expected.ContainerdHasNoDeprecationWarnings = true;
+    assert.deepEqual(conds, expected);
     const tags = (await client.listImages()).flatMap((i) => i.repo_tags);
     assert.ok(tags.includes(c.cri?.sandboxImage ?? ''), `no pause image in ${tags.join(', ')}`);
     assert.ok(tags.includes(BUSYBOX_REF), `no busybox in ${tags.join(', ')}`);
@@ -172,14 +177,15 @@ describe('CRI basics: kubelet-like pods on a private containerd, handlers runc a
   }
 });
 
-describe('CRI harness: stop() after a crash removes what the pods left on the host', function () {
+for (const version of matrixVersions()) describe(`CRI harness on containerd ${version}: stop() after a crash removes what the pods left on the host`, function () {
   this.timeout(300_000);
 
   it('netns mounts, veths, bridge, IPAM reservations, libcni cache, pod cgroups, processes', async function () {
-    ensureHostTools();
-    const c = await PrivateContainerd.start({ name: 'cri-crash', cri: true });
+    ensureHostTools(version);
+    const c = await PrivateContainerd.start({ name: `cri-crash-${version.replace('.', '')}`, version, cri: true });
     const client = new CriClient(c.address);
     let netns: string[] = [];
+    let sockets: string[] = [];
     const pods: Pod[] = [];
     let failure: unknown;
     try {
@@ -198,18 +204,23 @@ describe('CRI harness: stop() after a crash removes what the pods left on the ho
       const bundles = c.listBundles();
       netns = (await criLeakEntries(c.cri, bundles.map((b) => b.dir), bundles.map((b) => b.id))).netns;
       assert.equal(netns.length, CRI_HANDLERS.length, `netns of the pods: ${netns}`);
+      // One shim per pod, for both handlers; found through `address` (1.x) or `bootstrap.json` (2.x).
+      sockets = [...new Set(bundles.map((b) => shimSocketOf(b.dir)).filter((s): s is string => s !== undefined))];
+      assert.equal(sockets.length, CRI_HANDLERS.length, `shim sockets of the pods: ${sockets}`);
+      for (const s of sockets) assert.ok(fs.existsSync(s), `${s} missing while its shim runs`);
     } catch (e) {
       failure = e;
     }
     client.close();
     // containerd dies without tearing anything down; start() of the same name cleans up, then stop().
     if (c.pid) process.kill(c.pid, 'SIGKILL');
-    const again = await PrivateContainerd.start({ name: 'cri-crash', cri: true });
+    const again = await PrivateContainerd.start({ name: `cri-crash-${version.replace('.', '')}`, version, cri: true });
     await again.stop();
     if (failure) throw failure;
     const h = again.cri;
     assert.ok(h);
     for (const ns of netns) assert.ok(!fs.existsSync(ns), `${ns} still there`);
+    for (const s of sockets) assert.ok(!fs.existsSync(s), `shim socket ${s} still there`);
     assert.ok(!(await bridgeExists(h)), `bridge ${h.bridge} still there`);
     assert.deepEqual(cniCacheFiles(h, pods.map((p) => p.id)), []);
     assert.deepEqual(podCgroupDirs(h, cgroupHierarchies()), []);

@@ -23,6 +23,7 @@ import {
   ensureHostTools,
   importImage,
   importPauseImage,
+  matrixVersions,
   ipamReservations,
   listProcesses,
   PrivateContainerd,
@@ -134,14 +135,14 @@ function describeStats(s: ContainerStats | null | undefined): string {
   });
 }
 
-describe('CRI pods: what a node does with runtimeClassName burrow (kubelet-like), handlers runc and burrow', function () {
+for (const version of matrixVersions()) describe(`CRI pods on containerd ${version}: what a node does with runtimeClassName burrow (kubelet-like), handlers runc and burrow`, function () {
   this.timeout(300_000);
   let c: PrivateContainerd;
   let client: CriClient;
 
   before(async function () {
-    ensureHostTools();
-    c = await PrivateContainerd.start({ name: 'cri-pods', cri: true });
+    ensureHostTools(version);
+    c = await PrivateContainerd.start({ name: `cri-pods-${version.replace('.', '')}`, version, cri: true });
     await importPauseImage(c);
     await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
     client = new CriClient(c.address);
@@ -469,7 +470,7 @@ describe('CRI pods: what a node does with runtimeClassName burrow (kubelet-like)
       it('ctr -n k8s.io task exec -t into a CRI container', async function () {
         /** ctr under a pty (script), as a user at a terminal runs it. */
         const ctrInPty = (args: string[]): Promise<Result> => {
-          const cmd = ['ctr', '--address', c.address, '-n', CRI_NAMESPACE, ...args]
+          const cmd = [c.binaries.ctr, '--address', c.address, '-n', CRI_NAMESPACE, ...args]
             .map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
           return run('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 30_000 });
         };

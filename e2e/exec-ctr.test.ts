@@ -8,6 +8,7 @@ import {
   ensureHostTools,
   HostSnapshot,
   importImage,
+  matrixVersions,
   PrivateContainerd,
   sleep,
   snapshotHost,
@@ -15,7 +16,7 @@ import {
 
 const BURROW = 'io.containerd.burrow.v2';
 
-describe('exec into a running container with ctr task exec', function () {
+for (const version of matrixVersions()) describe(`exec into a running container with ctr task exec on containerd ${version}`, function () {
   this.timeout(120_000);
   let c: PrivateContainerd;
   let baseline: HostSnapshot;
@@ -23,8 +24,8 @@ describe('exec into a running container with ctr task exec', function () {
   let id = '';
 
   before(async function () {
-    ensureHostTools();
-    c = await PrivateContainerd.start({ name: 'exec' });
+    ensureHostTools(version);
+    c = await PrivateContainerd.start({ name: `exec-${version.replace('.', '')}`, version });
     await importImage(c);
   });
 
@@ -72,12 +73,14 @@ describe('exec into a running container with ctr task exec', function () {
 
   it('shows in task ps with its exec id and dies with the init', async function () {
     const bg = c.ctr(['task', 'exec', '--exec-id', 'sleeper', id, 'sleep', '300']);
+    // The ProcessDetails in INFO: ctr 1.6 prints gogo's `ExecID:sleeper`, 1.7+ protobuf text `exec_id:"sleeper"`.
+    const sleeperInfo = /ExecID:sleeper|exec_id:"sleeper"/;
     let ps = '';
-    for (let i = 0; i < 50 && !/ExecID:sleeper/.test(ps); i++) {
+    for (let i = 0; i < 50 && !sleeperInfo.test(ps); i++) {
       await sleep(100);
       ps = (await c.ctr(['task', 'ps', id])).stdout;
     }
-    assert.match(ps, /ExecID:sleeper/);
+    assert.match(ps, sleeperInfo);
     assert.equal(ps.trim().split('\n').length, 3, ps);
     const kill = await c.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
     assert.equal(kill.code, 0, kill.stderr);

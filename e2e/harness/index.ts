@@ -8,3 +8,4 @@ export * from './mounts';
 export * from './pause-image';
 export * from './procfs';
 export { repoRoot, buildDir, isUnder, sleep } from './paths';
+export * from './versions';
