@@ -12,13 +12,11 @@ import * as path from 'path';
 import { decodeMessage, encodeMessage, lookupService } from '../shim/protocol/proto-registry';
 import { Code, RpcError } from '../shim/protocol/status';
 import { TtrpcClient } from '../shim/protocol/ttrpc-client';
-import { CriClient } from './cri/client';
-import { Pod, runContainer, runPod, teardown } from './cri/pod';
+import { criNode, podCase } from './cri/node';
 import {
   assertNoLeaks,
   BUSYBOX_REF,
   CRI_NAMESPACE,
-  importPauseImage,
   buildDir,
   cgroupHierarchies,
   ensureHostTools,
@@ -419,61 +417,35 @@ if (matrixVersions().includes('1.7')) describe('a CRI pod with Burrow in gRPC mo
   this.timeout(300_000);
   const version = '1.7';
   const HANDLER = 'burrow-grpc';
-  let c: PrivateContainerd;
-  let client: CriClient;
-
-  before(async function () {
-    ensureHostTools(version);
-    const rt = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.burrow-grpc';
-    c = await PrivateContainerd.start({
-      name: 'grpc-cri-17',
-      version,
-      cri: true,
-      configExtra: [
-        `${rt}]`,
-        '  runtime_type = "io.containerd.burrow.v2"',
-        '  pod_annotations = ["*"]',
-        '  container_annotations = ["*"]',
-        `${rt}.options]`,
-        '  Protocol = "grpc"',
-        '',
-      ].join('\n'),
-    });
-    await importPauseImage(c);
-    await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
-    client = new CriClient(c.address);
-    await client.waitReady();
-  });
-
-  after(async function () {
-    client?.close();
-    if (c) await c.stop();
+  const rt = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.burrow-grpc';
+  const node = criNode({
+    name: 'grpc-cri-17',
+    version,
+    configExtra: [
+      `${rt}]`,
+      '  runtime_type = "io.containerd.burrow.v2"',
+      '  pod_annotations = ["*"]',
+      '  container_annotations = ["*"]',
+      `${rt}.options]`,
+      '  Protocol = "grpc"',
+      '',
+    ].join('\n'),
   });
 
   it('runs the pod and a container over gRPC, exec and stats, and tears down cleanly', async function () {
-    const baseline = await snapshotHost(c);
-    const errors: unknown[] = [];
-    let pod: Pod | undefined;
-    try {
-      pod = await runPod(client, { name: 'grpc-pod', handler: HANDLER, logRoot: c.cri?.podLogDir, cgroupRoot: c.cri?.cgroupRoot });
-      assert.equal((await client.podSandboxStatus(pod.id)).status?.state, 'SANDBOX_READY');
-      const boot = JSON.parse(fs.readFileSync(path.join(c.bundleDir(pod.id, CRI_NAMESPACE), 'address'), 'utf8')) as Record<string, unknown>;
+    await podCase(node, HANDLER, async (k) => {
+      const pod = await k.pod('grpc-pod');
+      assert.equal((await node.client.podSandboxStatus(pod.id)).status?.state, 'SANDBOX_READY');
+      const boot = JSON.parse(fs.readFileSync(path.join(node.c.bundleDir(pod.id, CRI_NAMESPACE), 'address'), 'utf8')) as Record<string, unknown>;
       assert.deepEqual([boot.version, boot.protocol], [2, 'grpc']);
-      const id = await runContainer(client, pod, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
-      assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
-      const r = await client.execSync(id, ['sh', '-c', 'echo over grpc; exit 6'], 30);
+      const id = await k.run(pod, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
+      assert.equal((await node.client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
+      const r = await node.client.execSync(id, ['sh', '-c', 'echo over grpc; exit 6'], 30);
       assert.equal(r.stdout.toString(), 'over grpc\n');
       assert.equal(r.exit_code, 6);
-      const stats = await client.containerStats(id);
+      const stats = await node.client.containerStats(id);
       assert.ok(Number(stats?.memory?.working_set_bytes?.value ?? 0) > 0, `no memory stats: ${JSON.stringify(stats)}`);
-      assert.match(c.readLog(), new RegExp(`shim started.*id=${pod.id}.*protocol=grpc`));
-      await teardown(client, pod);
-      pod = undefined;
-    } catch (e) {
-      errors.push(e);
-    }
-    if (pod) await teardown(client, pod).catch((e) => errors.push(e));
-    await assertNoLeaks(c, baseline).catch((e) => errors.push(e));
-    if (errors.length > 0) throw new Error(errors.map((e) => (e instanceof Error ? e.stack ?? e.message : String(e))).join('\n--- and then ---\n'));
+      assert.match(node.c.readLog(), new RegExp(`shim started.*id=${pod.id}.*protocol=grpc`));
+    });
   });
 });
