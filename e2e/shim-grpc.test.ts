@@ -20,10 +20,10 @@ import {
   buildDir,
   cgroupHierarchies,
   ensureHostTools,
-  findBusybox,
+  defaultSpec,
   importImage,
   matrixVersions,
-  populateRootfs,
+  freshBusyboxRootfs,
   PrivateContainerd,
   repoRoot,
   Result,
@@ -114,9 +114,7 @@ describe('shim binary over ttrpc and gRPC: same handlers, same answers', functio
     const dir = path.join(BASE, 'bundles', id);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
-    const spec = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'e2e/fixtures/runc-default-config.json'), 'utf8'));
-    spec.root = { path: rootfs };
-    spec.process.terminal = false;
+    const spec = defaultSpec(rootfs);
     spec.process.args = ['sleep', '100'];
     spec.linux.cgroupsPath = `/${CGROUP_PARENT}/${id}`;
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec));
@@ -203,11 +201,7 @@ describe('shim binary over ttrpc and gRPC: same handlers, same answers', functio
   }
 
   before(async function () {
-    fs.rmSync(BASE, { recursive: true, force: true });
-    fs.mkdirSync(BASE, { recursive: true });
-    rootfs = path.join(BASE, 'rootfs');
-    fs.mkdirSync(rootfs);
-    await populateRootfs(rootfs, findBusybox());
+    rootfs = await freshBusyboxRootfs(BASE);
   });
 
   after(function () {

@@ -9,13 +9,13 @@ import {
   assertNoLeaks,
   BUSYBOX_REF,
   buildDir,
+  defaultSpec,
   diffSnapshots,
   ensureHostTools,
-  findBusybox,
+  freshBusyboxRootfs,
   HostSnapshot,
   importImage,
   matrixVersions,
-  populateRootfs,
   PrivateContainerd,
   Result,
   sleep,
@@ -39,9 +39,7 @@ for (const version of matrixVersions()) describe(`spine: ctr run with the burrow
 
   /** containerd's own default spec for a container, captured from runc, with `edit` applied. */
   function specFile(name: string, edit: (spec: Record<string, any>) => void): string {
-    const spec = JSON.parse(fs.readFileSync(path.join(__dirname, '../../e2e/fixtures/runc-default-config.json'), 'utf8'));
-    spec.root = { path: path.join(specDir, 'rootfs') };
-    spec.process.terminal = false;
+    const spec = defaultSpec(path.join(specDir, 'rootfs'));
     edit(spec);
     const file = path.join(specDir, `${name}.json`);
     fs.writeFileSync(file, JSON.stringify(spec));
@@ -80,9 +78,7 @@ for (const version of matrixVersions()) describe(`spine: ctr run with the burrow
     c = await PrivateContainerd.start({ name: `spine-${version.replace('.', '')}`, version });
     await importImage(c);
     specDir = buildDir(`spine-specs-${version}`);
-    fs.rmSync(specDir, { recursive: true, force: true });
-    fs.mkdirSync(path.join(specDir, 'rootfs'), { recursive: true });
-    await populateRootfs(path.join(specDir, 'rootfs'), findBusybox());
+    await freshBusyboxRootfs(specDir);
   });
 
   after(async function () {

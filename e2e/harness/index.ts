@@ -1,4 +1,5 @@
 // One import for e2e suites: `import { PrivateContainerd, importImage, ... } from './harness'`.
+export * from './bundle';
 export * from './command';
 export * from './containerd';
 export * from './cri-host';
