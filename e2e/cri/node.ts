@@ -4,13 +4,14 @@
 import {
   assertNoLeaks,
   BUSYBOX_REF,
+  containerdForSuite,
   CRI_NAMESPACE,
-  ensureHostTools,
   importImage,
   importPauseImage,
   PrivateContainerd,
   PrivateContainerdOptions,
   snapshotHost,
+  SuiteContainerd,
 } from '../harness';
 import { CriClient } from './client';
 import { ContainerOptions, createContainer, Pod, runPod, RunPodOptions, teardown } from './pod';
@@ -25,26 +26,34 @@ export interface CriNodeOptions extends PrivateContainerdOptions {
 }
 
 /** What the block's hooks and cases use; valid once its before() hook has run. */
-export interface CriNode {
-  readonly c: PrivateContainerd;
+export interface CriNode extends SuiteContainerd {
   readonly client: CriClient;
   /** A fresh CRI connection after a restart of containerd: the old channel points at the dead daemon's socket. */
   reconnect(): Promise<void>;
 }
 
 /**
- * Registers a before() hook that starts the containerd (`cri: true` unless `opts.cri` says
- * more), imports the images and waits for the CRI to be ready, and an after() hook that
- * closes the client and stops the containerd (which removes what pods left on the host).
+ * containerdForSuite with the CRI (`cri: true` unless `opts.cri` says more): the images
+ * imported and a CRI client that is ready, closed before the daemon stops.
  */
 export function criNode(opts: CriNodeOptions): CriNode {
   const { pauseImage = true, busybox = true, ctrBusybox = false, ...startOptions } = opts;
-  let c: PrivateContainerd | undefined;
   let client: CriClient | undefined;
+  const suite = containerdForSuite({
+    cri: true,
+    ...startOptions,
+    busybox: ctrBusybox,
+    setUp: async (c) => {
+      if (pauseImage) await importPauseImage(c);
+      if (busybox) await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
+      client = new CriClient(c.address);
+      await client.waitReady();
+    },
+    tearDown: () => client?.close(),
+  });
   const node: CriNode = {
     get c(): PrivateContainerd {
-      if (!c) throw new Error(`containerd ${opts.name} is not running: its before() hook failed or has not run`);
-      return c;
+      return suite.c;
     },
     get client(): CriClient {
       if (!client) throw new Error(`no CRI client for containerd ${opts.name}: its before() hook failed or has not run`);
@@ -52,26 +61,10 @@ export function criNode(opts: CriNodeOptions): CriNode {
     },
     async reconnect(): Promise<void> {
       client?.close();
-      client = new CriClient(node.c.address);
+      client = new CriClient(suite.c.address);
       await client.waitReady();
     },
   };
-
-  before(async function () {
-    ensureHostTools(startOptions.version);
-    c = await PrivateContainerd.start({ cri: true, ...startOptions });
-    if (pauseImage) await importPauseImage(c);
-    if (busybox) await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
-    if (ctrBusybox) await importImage(c);
-    client = new CriClient(c.address);
-    await client.waitReady();
-  });
-
-  after(async function () {
-    client?.close();
-    if (c) await c.stop();
-  });
-
   return node;
 }
 

@@ -8,5 +8,6 @@ export * from './leaks';
 export * from './mounts';
 export * from './pause-image';
 export * from './procfs';
+export * from './suite-containerd';
 export { repoRoot, buildDir, isUnder, sleep } from './paths';
 export * from './versions';
