@@ -34,7 +34,6 @@ describe('service: TaskService', () => {
   let h: Record<string, UnaryHandler>;
   let shutdowns: number;
 
-
   beforeEach(() => {
     tmp = makeTempDir('burrow-task-');
     b = makeBundle(tmp);
