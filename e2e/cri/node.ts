@@ -51,7 +51,7 @@ export function criNode(opts: CriNodeOptions): CriNode {
     },
     tearDown: () => client?.close(),
   });
-  const node: CriNode = {
+  return {
     get c(): PrivateContainerd {
       return suite.c;
     },
@@ -65,7 +65,6 @@ export function criNode(opts: CriNodeOptions): CriNode {
       await client.waitReady();
     },
   };
-  return node;
 }
 
 export interface PodCase {
