@@ -5,13 +5,17 @@
 //
 // Then the cgroup v2 manager, against a private cgroup2 mount made here: on this kind of hybrid
 // host the v2 hierarchy is the one at /sys/fs/cgroup/unified, where most controllers are bound
-// to v1 hierarchies; what it cannot do there, it must say by field and controller.
+// to v1 hierarchies; what it cannot do there, it must say by field and controller. Device rules
+// are an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) there, which works whatever controllers the
+// hierarchy has: processes in the cgroup are held to it.
 
 import { strict as assert } from 'assert';
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { FfiNativeRuntime } from '../shim/native/ffi-native';
 import { SandboxError } from '../shim/sandbox/errors';
+import { hostHugePageSizes } from '../shim/sandbox/cgroups/stat-files';
 import { parseCgroupMounts, v1Hierarchies } from '../shim/sandbox/cgroups/hierarchies';
 import { parseResources } from '../shim/sandbox/cgroups/resources';
 import { V2CgroupManager } from '../shim/sandbox/cgroups/v2-manager';
@@ -425,17 +429,107 @@ describe('cgroups: the v2 manager on a private cgroup2 mount', function () {
     assert.equal(isAlive(pid), false);
   });
 
-  it('refuses device rules it cannot enforce without eBPF, by field', async function () {
-    m.create();
-    try {
-      rejectsWith(() => m.apply(parseResources({})), /linux\.resources\.devices: on cgroup v2 device rules need an eBPF device program/);
-      rejectsWith(
-        () => m.apply(parseResources({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }] })),
-        /linux\.resources\.devices: .*cannot be enforced/,
-      );
-    } finally {
-      await m.destroy();
+  describe('device rules: an eBPF device program on the cgroup', function () {
+    let native: FfiNativeRuntime;
+    const DIR = path.join(MOUNT, PARENT, 'c1');
+    // linux.devices with /dev/null replaces runc's default rule for it (as runc's specconv does).
+    const NULL_DEVICE = [{ path: '/dev/null', type: 'c', major: 1, minor: 3 }];
+    const denyAll = { allow: false, access: 'rwm' };
+
+    before(function () {
+      native = new FfiNativeRuntime();
+    });
+
+    beforeEach(function () {
+      m = new V2CgroupManager('v2-e2e', mount, DIR, hostHugePageSizes, native);
+    });
+
+    /** A shell moved into the cgroup first, then opening /dev/null and /dev/zero. */
+    async function probeDevices(): Promise<string> {
+      const child = spawn('/bin/sh', ['-c', 'read go; cat /dev/null 2>&1 && echo null-ok; head -c 3 /dev/zero 2>&1 | wc -c'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+      await new Promise((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      m.addProcess(child.pid!);
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin!.end('go\n');
+      await exited;
+      return out.trim();
     }
+
+    async function gone(id: number): Promise<boolean> {
+      // Freed once the last reference goes, which the kernel may do a little later.
+      for (let i = 0; i < 100 && native.bpfProgramExists(id); i++) await sleep(50);
+      return !native.bpfProgramExists(id);
+    }
+
+    it('a deny rule for /dev/null (c 1:3 rw) makes opening it fail with EPERM; an allowed device opens', async function () {
+      m.create();
+      m.apply(parseResources({ devices: [denyAll, { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }] }), NULL_DEVICE as never);
+      const id = m.deviceProgramId!;
+      assert.deepEqual(native.devicePrograms(DIR), [id]);
+      const out = await probeDevices();
+      assert.match(out, /cat: \/dev\/null: Operation not permitted/);
+      assert.ok(!out.includes('null-ok'), out);
+      assert.match(out, /^3$/m, `/dev/zero stays readable: ${out}`);
+      await m.destroy();
+      assert.ok(await gone(id), `program ${id} still exists after the cgroup was removed`);
+    });
+
+    it('access is checked per kind: a read-only rule lets /dev/null be read, not written', async function () {
+      m.create();
+      m.apply(parseResources({ devices: [denyAll, { allow: true, type: 'c', major: 1, minor: 3, access: 'r' }] }), NULL_DEVICE as never);
+      const child = spawn('/bin/sh', ['-c', 'read go; cat /dev/null && echo read-ok; echo x 2>&1 > /dev/null || echo write-denied'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      children.push(child);
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+      await new Promise((resolve) => child.once('spawn', resolve));
+      m.addProcess(child.pid!);
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin!.end('go\n');
+      await exited;
+      assert.match(out, /read-ok/);
+      assert.match(out, /write-denied/);
+      assert.match(out, /Operation not permitted/);
+    });
+
+    it('an update replaces the rules: one program attached, the old one gone', async function () {
+      m.create();
+      m.apply(parseResources({ devices: [denyAll] }), NULL_DEVICE as never);
+      const first = m.deviceProgramId!;
+      assert.match(await probeDevices(), /cat: \/dev\/null: Operation not permitted/);
+      m.update(parseResources({ devices: [denyAll, { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }] }));
+      const second = m.deviceProgramId!;
+      assert.notEqual(second, first);
+      assert.deepEqual(native.devicePrograms(DIR), [second]);
+      assert.ok(await gone(first), `the replaced program ${first} still exists`);
+      assert.match(await probeDevices(), /^null-ok\n3$/);
+      // Allow-all is a program too (as runc's): still exactly one.
+      m.update(parseResources({ devices: [{ allow: true, access: 'rwm' }] }));
+      assert.deepEqual(native.devicePrograms(DIR), [m.deviceProgramId!]);
+      assert.ok(await gone(second));
+      await m.destroy();
+    });
+
+    it('bad rules are refused by field before anything is attached; a missing cgroup is named', async function () {
+      m.create();
+      rejectsWith(
+        () => m.apply(parseResources({ devices: [{ allow: true, type: 'c', major: 1, minor: -1, access: 'rwm' }, { allow: false, type: 'c', major: 1, minor: 3, access: 'r' }] })),
+        /linux\.resources\.devices\[1\]: rule "c 1:3 r" cannot take access away from the wildcard rule/,
+      );
+      assert.deepEqual(native.devicePrograms(DIR), []);
+      await m.destroy();
+      const missing = new V2CgroupManager('v2-missing', mount, path.join(MOUNT, PARENT, 'nope'), hostHugePageSizes, native);
+      assert.throws(() => missing.apply(parseResources({})), /container v2-missing: linux\.resources\.devices: .*open cgroup .*\/nope: No such file or directory/);
+    });
   });
 
   // Each limit is either written (controller available in this hierarchy) or refused, naming

@@ -21,6 +21,9 @@
 //     strictly before the user process, poststart after it (state "running"), and only logs a
 //     failing poststart hook (runtime-spec 1.0.2, the spec's ociVersion). The set of hooks that
 //     ran is compared; Burrow's order is asserted.
+//   - runc 1.1.5 leaves the container's "/" private whatever linux.rootfsPropagation says
+//     (opencontainers/runc#1755, fixed in runc 1.2.7/1.3 by runc#4724): Burrow applies shared
+//     and unbindable to the new "/" after pivot_root, as runc now does.
 //   - runc 1.1.5 chmods a tmpfs mounted over an existing directory back to that directory's mode,
 //     overriding mode= (opencontainers/runc#3911, fixed in runc 1.1.8); Burrow honours mode=.
 //
@@ -229,6 +232,8 @@ interface BundleCase {
   /** A tmpfs at /tmp, for probes that write. */
   tmp?: boolean;
   prepare?: () => Promise<Fixture>;
+  /** One fixture per run rather than one for both (a joined mount namespace is pivoted). */
+  fixturePerRun?: boolean;
   /** Runs before each of the two runs (e.g. clears a marker dir). */
   beforeRun?: (ctx: Ctx) => void;
   /**
@@ -373,6 +378,36 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
     for (const f of ['uid_map', 'gid_map']) fs.writeFileSync(`/proc/${pid}/${f}`, '0 100000 65536\n');
     return {
       values: { path: `/proc/${pid}/ns/user`, userNs: fs.readlinkSync(`/proc/${pid}/ns/user`) },
+      async cleanup() {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+        for (let i = 0; i < 100 && !/^State:\s+Z/m.test(readStatus(pid)); i++) await sleep(20);
+      },
+    };
+  }
+
+  /**
+   * A host process in a mount namespace of its own (`unshare --mount`, a private copy of the
+   * host's mounts, so the rootfs and bundle paths resolve there); with `user`, in a user
+   * namespace of its own too, mapped 0:100000:65536, that owns the mount namespace.
+   */
+  async function mountNsFixture(user: boolean): Promise<Fixture> {
+    const args = user ? ['--user', '--mount', 'sleep', '300'] : ['--mount', 'sleep', '300'];
+    const child: ChildProcess = spawn('unshare', args, { stdio: 'ignore', detached: true });
+    const pid = child.pid!;
+    for (let i = 0; i < 100 && fs.readlinkSync(`/proc/${pid}/exe`) !== '/usr/bin/sleep'; i++) await sleep(20);
+    assert.equal(fs.readlinkSync(`/proc/${pid}/exe`), '/usr/bin/sleep', 'the unshare helper never reached its sleep');
+    if (user) for (const f of ['uid_map', 'gid_map']) fs.writeFileSync(`/proc/${pid}/${f}`, '0 100000 65536\n');
+    return {
+      values: {
+        path: `/proc/${pid}/ns/mnt`,
+        mntNs: fs.readlinkSync(`/proc/${pid}/ns/mnt`),
+        userPath: `/proc/${pid}/ns/user`,
+        userNs: fs.readlinkSync(`/proc/${pid}/ns/user`),
+      },
       async cleanup() {
         try {
           process.kill(pid, 'SIGKILL');
@@ -669,12 +704,17 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
     {
       name: 'ns-new-all',
       covers: 'new pid, network, mount, ipc, uts, cgroup namespaces: pid 1, only lo, own hostname, cgroup root',
-      probe: probe(P.pid, P.nets, 'hostname', 'cat /proc/self/cgroup', 'ls /proc | grep -c "^[0-9]"'),
+      // The processes the container sees, counted by the shell's own glob: a pipeline's count
+      // would depend on whether its second process was forked before the first read /proc.
+      probe: probe(P.pid, P.nets, 'hostname', 'cat /proc/self/cgroup', 'set -- /proc/[0-9]*; echo "$# $*"'),
       edit: (s) => {
         s.hostname = 'diff-new';
         s.linux.namespaces.push({ type: 'cgroup' });
       },
-      check: (p) => assert.match(p.burrow.stdout, /^1\nlo\ndiff-new\n/),
+      check: (p) => {
+        assert.match(p.burrow.stdout, /^1\nlo\ndiff-new\n/);
+        assert.match(p.burrow.stdout, /\n1 \/proc\/1\n$/, 'only the container\'s own process is visible');
+      },
     },
     {
       name: 'ns-host',
@@ -736,15 +776,61 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
         s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
         s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       },
-      compare: (p) => {
-        // Known limitation, not a runc-version difference: Burrow creates the container's new
-        // namespaces with clone3 before it could setns into a user namespace, so they would
-        // belong to the host's user namespace. It refuses the spec up front, by name.
-        assert.equal(p.runc.code, 0, p.runc.stderr);
+      check: (p, ctxs) => {
+        assert.equal(p.burrow.code, 0, p.burrow.stderr);
+        assert.match(p.burrow.stdout, /^uid=0\(root\) gid=0\(root\)/);
+        assert.match(p.burrow.stdout, /^\s+0\s+100000\s+65536$/m);
+        assert.ok(p.burrow.stdout.includes(ctxs.burrow.fx!.values.userNs), p.burrow.stdout);
+      },
+    },
+    {
+      name: 'ns-join-user-new-others',
+      covers: 'user namespace joined by path with new pid, ipc, uts, network, mount namespaces owned by it (pid 1, /dev/mqueue, devices)',
+      prepare: userNsFixture,
+      probe: probe(P.ids, P.pid, 'hostname', P.nets, P.caps, 'ls -ln /dev /dev/mqueue', P.mountsAt('/', '/proc', '/dev/mqueue', '/sys'),
+        'readlink /proc/self/ns/user | grep -cF "$USERNS"'),
+      edit: (s, ctx) => {
+        s.root.readonly = true;
+        s.hostname = 'diff-joined-user';
+        s.process.env.push(`USERNS=${ctx.fx!.values.userNs}`);
+        s.linux.namespaces.push({ type: 'user', path: ctx.fx!.values.path });
+        s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      },
+      check: (p) => assert.match(p.burrow.stdout, /^uid=0\(root\) gid=0\(root\) groups=0\(root\)\n0\n1\ndiff-joined-user\nlo\n/),
+    },
+    {
+      name: 'ns-join-mount',
+      covers: 'mount namespace joined by path (an unshare --mount helper): the rootfs is set up and pivoted there',
+      prepare: () => mountNsFixture(false),
+      fixturePerRun: true,
+      probe: probe(P.ids, P.mountsAt('/', '/proc', '/dev', '/dev/pts', '/sys'), 'readlink /proc/self/ns/mnt | grep -cF "$MNTNS"'),
+      edit: (s, ctx) => {
+        s.process.env.push(`MNTNS=${ctx.fx!.values.mntNs}`);
+        s.linux.namespaces = s.linux.namespaces.map((n: { type: string }) =>
+          n.type === 'mount' ? { type: 'mount', path: ctx.fx!.values.path } : n);
+      },
+      check: (p) => assert.match(p.burrow.stdout, /\n1\n$/),
+    },
+    {
+      name: 'ns-join-user-mount',
+      covers: 'user and mount namespaces joined by path (unshare --user --mount, mapped 0:100000:65536), new pid/ipc/uts/network',
+      prepare: () => mountNsFixture(true),
+      fixturePerRun: true,
+      probe: probe(P.ids, P.pid, 'cat /proc/self/uid_map', P.mountsAt('/', '/proc', '/dev', '/dev/mqueue'), 'ls -ln /dev',
+        'readlink /proc/self/ns/mnt | grep -cF "$MNTNS"', 'readlink /proc/self/ns/user | grep -cF "$USERNS"'),
+      edit: (s, ctx) => {
+        s.root.readonly = true;
+        s.process.env.push(`MNTNS=${ctx.fx!.values.mntNs}`, `USERNS=${ctx.fx!.values.userNs}`);
+        s.linux.namespaces = s.linux.namespaces.map((n: { type: string }) =>
+          n.type === 'mount' ? { type: 'mount', path: ctx.fx!.values.path } : n);
+        s.linux.namespaces.push({ type: 'user', path: ctx.fx!.values.userPath });
+        s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       },
       check: (p) => {
-        assert.notEqual(p.burrow.code, 0, 'known limitation: Burrow refuses to join a user namespace by path');
-        assert.match(p.burrow.stderr, /linux\.namespaces: joining a user namespace by path is not supported yet/);
+        assert.match(p.burrow.stdout, /^uid=0\(root\) gid=0\(root\) groups=0\(root\)\n0\n1\n/);
+        assert.match(p.burrow.stdout, /\n1\n1\n$/);
       },
     },
     {
@@ -758,15 +844,9 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
         s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
         s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       },
-      compare: (p) => {
-        // Known difference: the owner of /dev/mqueue. Its root inode takes the credentials of
-        // whoever creates the ipc namespace; runc unshares it after becoming uid 0 inside the
-        // new user namespace (owner 0:65534), Burrow creates it in the same clone3 as the user
-        // namespace (owner 65534:65534). Everything else must be equal.
-        const dropMqueue = (out: string) => out.split('\n').filter((l) => !/ mqueue$/.test(l)).join('\n');
-        assert.equal(p.burrow.code, p.runc.code, p.burrow.stderr);
-        assert.equal(dropMqueue(p.burrow.stdout), dropMqueue(p.runc.stdout), 'all but the known /dev/mqueue owner difference');
-      },
+      // /dev/mqueue is owned by whoever created the ipc namespace: as runc, Burrow unshares it
+      // after setresuid(0) in the new user namespace and before setresgid(0), so it shows
+      // 0:65534 (strictly compared, with ls -ln /dev).
       check: (p) => {
         assert.match(p.burrow.stdout, /^uid=0\(root\) gid=0\(root\)/);
         assert.match(p.burrow.stdout, /^\s+0\s+100000\s+65536$/m);
@@ -802,6 +882,66 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
         s.linux.rootfsPropagation = 'rslave';
       },
       check: (p) => assert.match(p.burrow.stdout, /^\/ master:\d+$/m),
+    },
+    ...(['slave', 'private'] as const).map((value): BundleCase => ({
+      name: `rootfs-propagation-${value}`,
+      covers: `rootfsPropagation ${value}, the rootfs being a shared mount on the host (made private before the bind, as runc)`,
+      prepare: sharedRootfsFixture,
+      probe: P.propagation,
+      edit: (s) => {
+        s.linux.rootfsPropagation = value;
+      },
+      check: (p) => assert.match(p.burrow.stdout, /^\/$/m),
+    })),
+    // Known difference: runc 1.1.5 leaves the container's "/" private whatever rootfsPropagation
+    // says (runc#1755): it applies the value to the host's "/" copy before binding the rootfs,
+    // whose parent it then makes private for pivot_root. runc 1.2.7/1.3 (runc#4724) applies
+    // shared and unbindable again to the new "/" after pivot_root; Burrow does the same. The
+    // rest of the propagation table must be runc's exactly.
+    ...([
+      ['shared', true, /^\/ shared:\d+$/m],
+      ['rshared', true, /^\/ shared:\d+$/m],
+      ['rshared', false, /^\/ shared:\d+$/m],
+      ['unbindable', true, /^\/ unbindable$/m],
+    ] as const).map(([value, sharedHost, want]): BundleCase => ({
+      name: `rootfs-propagation-${value}${sharedHost ? '' : '-plain'}`,
+      covers: `rootfsPropagation ${value}, the rootfs ${sharedHost ? 'a shared mount on the host' : 'a plain directory'}` +
+        ' (known difference: runc 1.1.5 leaves / private, runc#1755)',
+      prepare: sharedHost ? sharedRootfsFixture : undefined,
+      probe: P.propagation,
+      edit: (s) => {
+        s.linux.rootfsPropagation = value;
+      },
+      compare: (p) => {
+        assert.equal(p.burrow.code, p.runc.code, p.burrow.stderr);
+        assert.match(p.runc.stdout, /^\/$/m, 'runc 1.1.5 leaves / private');
+        // Recursive values reach every mount; the rest only "/".
+        const unflag = (out: string) => out.split('\n')
+          .map((l) => (value.startsWith('r') || l.startsWith('/ ') ? l.replace(/ (shared:\d+|unbindable)$/, '') : l))
+          .join('\n');
+        assert.equal(unflag(p.burrow.stdout), p.runc.stdout, 'the same table, but for the requested propagation');
+      },
+      check: (p) => {
+        assert.match(p.burrow.stdout, want);
+        if (value.startsWith('r')) {
+          const lines = p.burrow.stdout.trim().split('\n');
+          assert.ok(lines.every((l) => / (shared:\d+|unbindable)$/.test(l)), `every mount ${value}: ${p.burrow.stdout}`);
+        }
+      },
+    })),
+    {
+      name: 'rootfs-propagation-runbindable',
+      covers: 'rootfsPropagation runbindable: the rootfs cannot be bound onto itself any more, the create fails for both',
+      probe: P.propagation,
+      edit: (s) => {
+        s.linux.rootfsPropagation = 'runbindable';
+      },
+      compare: (p) => {
+        assert.notEqual(p.runc.code, 0, 'runc fails the create too');
+        assert.notEqual(p.burrow.code, 0, p.burrow.stdout);
+        assert.equal(p.burrow.stdout, '');
+      },
+      check: (p) => assert.match(p.burrow.stderr, /bind mount rootfs .*: invalid argument/),
     },
     // mounts
     {
@@ -1150,11 +1290,18 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
   describe('bundles from the default spec', function () {
     for (const b of BUNDLES) {
       it(`${b.name}: ${b.covers}`, () => withLeakCheck([`${b.name}-runc`, `${b.name}-burrow`], async () => {
-        const fx = b.prepare ? await b.prepare() : undefined;
+        const fixtures: Fixture[] = [];
+        const fixture = async (): Promise<Fixture | undefined> => {
+          if (!b.prepare) return undefined;
+          const f = await b.prepare();
+          fixtures.push(f);
+          return f;
+        };
         try {
+          const fx = await fixture();
           const ctxs: Record<RuntimeName, Ctx> = {
             runc: { runtime: 'runc', id: `${b.name}-runc`, fx },
-            burrow: { runtime: 'burrow', id: `${b.name}-burrow`, fx },
+            burrow: { runtime: 'burrow', id: `${b.name}-burrow`, fx: b.fixturePerRun ? await fixture() : fx },
           };
           const results: Partial<Pair> = {};
           for (const rt of ['runc', 'burrow'] as const) {
@@ -1172,7 +1319,7 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
           else assertSame(b.name, p);
           await b.check?.(p, ctxs);
         } finally {
-          await fx?.cleanup();
+          for (const f of fixtures) await f.cleanup();
         }
       }));
     }
@@ -1233,6 +1380,99 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
         f.check?.(p);
       }));
     }
+  });
+
+  describe('namespaces joined by path: exec and errors', function () {
+    /** A detached container from `b`'s spec (its probe is the init's script). */
+    async function startDetached(b: BundleCase, ctx: Ctx): Promise<Result> {
+      const file = path.join(specDir, `${ctx.id}.json`);
+      fs.writeFileSync(file, JSON.stringify(buildSpec(b, ctx), null, 2));
+      return c.ctr(['run', '-d', '--config', file, '--runtime', RUNTIMES[ctx.runtime], ctx.id], { timeoutSec: 60 });
+    }
+
+    async function remove(id: string): Promise<void> {
+      const rm = await c.ctr(['task', 'rm', '-f', id]);
+      assert.equal(rm.code, 0, `task rm -f ${id}: ${rm.stderr}`);
+      const crm = await c.ctr(['container', 'rm', id]);
+      assert.equal(crm.code, 0, `container rm ${id}: ${crm.stderr}`);
+    }
+
+    const joinedUserMount: BundleCase = {
+      name: 'exec-joined',
+      covers: 'an exec in a container whose init joined a user and a mount namespace by path',
+      probe: 'exec sleep 120',
+      edit: (s, ctx) => {
+        s.process.env.push(`MNTNS=${ctx.fx!.values.mntNs}`, `USERNS=${ctx.fx!.values.userNs}`);
+        s.linux.namespaces = s.linux.namespaces.map((n: { type: string }) =>
+          n.type === 'mount' ? { type: 'mount', path: ctx.fx!.values.path } : n);
+        s.linux.namespaces.push({ type: 'user', path: ctx.fx!.values.userPath });
+        s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      },
+    };
+
+    it('an exec joins the init\'s joined user and mount namespaces (the same as under runc)', () =>
+      withLeakCheck(['exec-joined-runc', 'exec-joined-burrow'], async () => {
+        const out = {} as Record<RuntimeName, Result>;
+        for (const rt of ['runc', 'burrow'] as const) {
+          const fx = await mountNsFixture(true);
+          const ctx: Ctx = { runtime: rt, id: `exec-joined-${rt}`, fx };
+          try {
+            const started = await startDetached(joinedUserMount, ctx);
+            assert.equal(started.code, 0, `${rt}: ctr run -d: ${started.stderr}`);
+            // The pid the shim reports is the init itself (forked into its new pid namespace
+            // by Burrow's setup process): pid 1 there, running the process, in the joined namespaces.
+            const ls = (await c.ctr(['task', 'ls'])).stdout;
+            const pid = Number(new RegExp(`^${ctx.id}\\s+(\\d+)\\s+RUNNING`, 'm').exec(ls)?.[1]);
+            assert.ok(pid > 0, `${rt}: no running task in\n${ls}`);
+            const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+            assert.match(status, /^NSpid:\s+\d+\s+1$/m, `${rt}: the reported pid ${pid} is not the init of the container's pid namespace`);
+            assert.equal(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\u0000120\u0000');
+            assert.equal(fs.readlinkSync(`/proc/${pid}/ns/user`), fx.values.userNs);
+            assert.equal(fs.readlinkSync(`/proc/${pid}/ns/mnt`), fx.values.mntNs);
+            // Not the exec's pid: runc's exec goes through more processes (runc init) than Burrow's.
+            const script = [P.ids, 'cat /proc/self/uid_map', 'readlink /proc/self/ns/mnt | grep -cF "$MNTNS"',
+              'readlink /proc/self/ns/user | grep -cF "$USERNS"', "tr '\\0' ' ' < /proc/1/cmdline; echo"].join('\n');
+            out[rt] = await c.ctr(['task', 'exec', '--exec-id', 'probe', ctx.id, 'sh', '-c', `exec 2>&1\n${script}`], { timeoutSec: 60 });
+            await remove(ctx.id);
+          } finally {
+            await fx.cleanup();
+          }
+        }
+        assertSame('exec in joined user and mount namespaces', out);
+        assert.match(out.burrow.stdout, /^uid=0\(root\) gid=0\(root\) groups=0\(root\)\n0\n\s+0\s+100000\s+65536\n1\n1\nsleep 120 \n$/);
+      }));
+
+    /** `ctr run` of a spec joining `ns` for both runtimes: both must fail; Burrow's error names `want`. */
+    async function bothFail(name: string, edit: (s: Spec, ctx: Ctx) => void, want: RegExp): Promise<void> {
+      const b: BundleCase = { name, covers: name, probe: 'echo ran', edit };
+      for (const rt of ['runc', 'burrow'] as const) {
+        const r = await runBundle(b, { runtime: rt, id: `${name}-${rt}` });
+        assert.notEqual(r.code, 0, `${rt} should refuse: ${r.stdout}`);
+        assert.ok(!r.stdout.includes('ran'), `${rt}: the process must not run`);
+        if (rt === 'burrow') assert.match(r.stderr, want);
+        await c.ctr(['container', 'rm', `${name}-${rt}`]);
+      }
+    }
+
+    it('a user namespace path that does not exist fails the create, naming the path', () =>
+      withLeakCheck(['join-user-missing-runc', 'join-user-missing-burrow'], () =>
+        bothFail('join-user-missing', (s) => {
+          s.linux.namespaces.push({ type: 'user', path: '/run/burrow-e2e/no-such-userns' });
+        }, /open namespace \/run\/burrow-e2e\/no-such-userns/)));
+
+    it('a user namespace path that is another kind of namespace fails the create (setns EINVAL)', () =>
+      withLeakCheck(['join-user-wrong-runc', 'join-user-wrong-burrow'], () =>
+        bothFail('join-user-wrong', (s) => {
+          s.linux.namespaces.push({ type: 'user', path: '/proc/self/ns/net' });
+        }, /setns \/proc\/self\/ns\/net.*invalid argument/i)));
+
+    it('a mount namespace path that is not a namespace fails the create, naming the path', () =>
+      withLeakCheck(['join-mnt-file-runc', 'join-mnt-file-burrow'], () =>
+        bothFail('join-mnt-file', (s) => {
+          s.linux.namespaces = s.linux.namespaces.map((n: { type: string }) =>
+            n.type === 'mount' ? { type: 'mount', path: '/etc/hostname' } : n);
+        }, /setns \/etc\/hostname/)));
   });
 
   // Last (mocha runs a suite's own tests before its sub-suites).

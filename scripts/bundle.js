@@ -24,12 +24,14 @@ const common = {
 
 // The snapshot builder can load only Node's built-in modules: ffi-rs goes through
 // shim/cli/lazy-addon.ts, loaded on first use after the snapshot is deserialized.
+// So is @grpc/grpc-js, which loads node:http2 (the snapshot builder fails on node:http).
+const LAZY = { 'ffi-rs': 'lazyFfiRs', '@grpc/grpc-js': 'lazyGrpcJs' };
 const lazyAddon = {
-  name: 'lazy-ffi-rs',
+  name: 'lazy-modules',
   setup(build) {
-    build.onResolve({ filter: /^ffi-rs$/ }, () => ({ path: 'ffi-rs', namespace: 'lazy-ffi-rs' }));
-    build.onLoad({ filter: /.*/, namespace: 'lazy-ffi-rs' }, () => ({
-      contents: "module.exports = require('./shim/cli/lazy-addon').lazyFfiRs;",
+    build.onResolve({ filter: /^(ffi-rs|@grpc\/grpc-js)$/ }, (args) => ({ path: args.path, namespace: 'lazy-module' }));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-module' }, (args) => ({
+      contents: `module.exports = require('./shim/cli/lazy-addon').${LAZY[args.path]};`,
       resolveDir: root,
       loader: 'js',
     }));

@@ -97,4 +97,102 @@ for crate in libc serde serde_derive serde_json; do
   ls -d /usr/share/cargo/registry/"$crate"-[0-9]* >/dev/null 2>&1 \
     || die "Rust crate '$crate' missing under /usr/share/cargo/registry"
 done
-log "ok: containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $(cargo --version)"
+
+# --- containerd 1.7 and 2.1 for the e2e version matrix -----------------------
+# bookworm ships only containerd 1.6. The newer generations come from Debian's
+# own archive: trixie (1.7) and sid (2.x). Their suites are added with a pin far
+# below bookworm's 500, so nothing installed on this machine is ever upgraded
+# from them; we only `apt-get download` the containerd .deb and unpack it into a
+# private prefix with `dpkg -x` (no dpkg database entry, no service). Each deb
+# carries its own ctr and containerd-shim-runc-v2, which the harness uses for
+# that version. Go binaries: they link only against libc, and run on bookworm's.
+e2e_prefix=/opt/burrow-e2e
+matrix_lists=/etc/apt/sources.list.d/burrow-e2e-matrix.sources
+matrix_pin=/etc/apt/preferences.d/burrow-e2e-matrix
+# suite  dir-suffix  tested version  its .deb's SHA256 (from the suite's Packages index)
+# The tested version is taken from the suite when it still has it; else from Debian's pool
+# (it stays there while any suite lists it), checked against the hash; else the suite's
+# newest release of the same minor version, with a note.
+matrix=(
+  "trixie 1.7 1.7.24~ds1-6+deb13u1 ed708deb96fe476a3bce4efa5c0538dfbcf717ab9a7c7944ba7260342c25899c"
+  "sid 2.1 2.1.9+ds1-5 2dda86ce7033fd612fc50e136679d8174ccad680eb29cd4611e0d2a1b84cf591"
+)
+pool_url() { # version -> URL of the amd64 .deb in Debian's pool
+  printf 'http://deb.debian.org/debian/pool/main/c/containerd/containerd_%s_amd64.deb' "${1/:/%3a}"
+}
+write_if_changed() { # path content
+  if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then printf '%s\n' "$2" >"$1"; return 0; fi
+  return 1
+}
+lists_changed=0
+write_if_changed "$matrix_lists" "# written by burrow scripts/setup-host.sh: containerd for the e2e matrix only
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie sid
+Components: main
+Architectures: amd64
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" && lists_changed=1
+write_if_changed "$matrix_pin" "# written by burrow scripts/setup-host.sh: never install or upgrade from these
+Package: *
+Pin: release n=trixie
+Pin-Priority: 1
+
+Package: *
+Pin: release n=sid
+Pin-Priority: 1" || true
+matrix_apt_update() {
+  # Refresh only our own list; the machine's other sources are not our business.
+  apt-get update -qq -o Dir::Etc::sourcelist="$matrix_lists" -o Dir::Etc::sourceparts=- \
+    -o APT::Get::List-Cleanup=0 >/dev/null
+}
+for entry in "${matrix[@]}"; do
+  read -r suite short wanted sha <<<"$entry"
+  dest="$e2e_prefix/containerd-$short"
+  if [ -x "$dest/usr/bin/containerd" ] && [ -f "$dest/.deb-version" ]; then
+    continue
+  fi
+  # (no `| grep -q`: under pipefail its early exit fails apt-cache with SIGPIPE)
+  if [ "$lists_changed" -eq 1 ] || [[ "$(apt-cache madison containerd)" != *" $suite/"* ]]; then
+    log "apt-get update for $matrix_lists"
+    matrix_apt_update || die "apt-get update of $matrix_lists failed"
+    lists_changed=0
+  fi
+  have="$(apt-cache madison containerd | awk -v s="$suite/" '$0 ~ s {print $3; exit}')"
+  tmp="$(mktemp -d /tmp/burrow-containerd-deb.XXXXXX)"
+  got=""
+  if [ "$have" = "$wanted" ]; then
+    (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "containerd=$have" >/dev/null) \
+      || { rm -rf "$tmp"; die "apt-get download containerd=$have ($suite) failed"; }
+    got="$have from $suite"
+  elif /usr/lib/apt/apt-helper -qq download-file "$(pool_url "$wanted")" "$tmp/containerd_pool.deb" "SHA256:$sha" \
+      >/dev/null 2>&1; then
+    got="$wanted from Debian's pool (Debian $suite now has ${have:-none})"
+  else
+    rm -f "$tmp"/*.deb
+    case "$have" in
+      "$short".*) ;;
+      *) rm -rf "$tmp"; die "containerd $wanted is neither in Debian $suite (has: ${have:-none}) nor in the pool with SHA256 $sha";;
+    esac
+    (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "containerd=$have" >/dev/null) \
+      || { rm -rf "$tmp"; die "apt-get download containerd=$have ($suite) failed"; }
+    got="$have from $suite"
+    log "note: containerd $wanted is gone from Debian; using $have (untested by this project)"
+  fi
+  rm -rf "$dest.new" && mkdir -p "$dest.new"
+  dpkg -x "$tmp"/containerd_*.deb "$dest.new"
+  dpkg-deb -f "$tmp"/containerd_*.deb Version >"$dest.new/.deb-version"
+  rm -rf "$tmp" "$dest" && mv "$dest.new" "$dest"
+  log "unpacked containerd $got into $dest"
+done
+for entry in "${matrix[@]}"; do
+  read -r suite short wanted sha <<<"$entry"
+  dest="$e2e_prefix/containerd-$short"
+  for b in containerd ctr containerd-shim-runc-v2; do
+    [ -x "$dest/usr/bin/$b" ] || die "$dest/usr/bin/$b missing (remove $dest and rerun)"
+  done
+  v="$("$dest/usr/bin/containerd" --version 2>&1)" || die "$dest/usr/bin/containerd does not run here: $v"
+  case "$v" in *" $short."*|*" v$short."*) ;; *) die "$dest/usr/bin/containerd reports '$v', expected $short.x";; esac
+done
+
+matrix_versions="$(for d in "$e2e_prefix"/containerd-*; do cat "$d/.deb-version"; done | paste -sd' ')"
+log "ok: containerd $(containerd --version | awk '{print $3}') (+ e2e matrix: $matrix_versions), runc $(runc --version | awk 'NR==1{print $3}'), $(cargo --version)"

@@ -8,6 +8,7 @@ import { run, Result } from './command';
 import { CriHost, CriOptions, cleanupCriHost, criHost, readCriHost, renderCriConfig, writeCniConfig } from './cri-host';
 import { describeMount, unmountUnder } from './mounts';
 import { buildDir, isUnder, repoRoot, sleep } from './paths';
+import { ContainerdBinaries, ContainerdVersion, containerdBinaries, missingBinaries } from './versions';
 import {
   describeProc, isAlive, killAndWait, listProcesses, openFiles, readCwd, readEnviron, readProc, withDescendants,
 } from './procfs';
@@ -16,19 +17,26 @@ import {
 export const INSTANCE_BASE = '/run/burrow-e2e';
 /** Persistent root (content store, snapshots); on disk so overlayfs works. */
 export const ROOT_BASE = '/var/lib/burrow-e2e';
-/** containerd 1.6 hard-codes these regardless of its configured state dir. */
+/** containerd 1.6 to 2.1 hard-code these regardless of the configured state dir. */
 export const SHIM_SOCKET_DIR = '/run/containerd/s';
 export const CTR_FIFO_DIR = '/run/containerd/fifo';
 /** Default `--runc-root`/runc-shim Root: runc state of every containerd on the host. */
 export const RUNC_SHIM_ROOT = '/run/containerd/runc';
 export const TASK_PLUGIN_DIR = 'io.containerd.runtime.v2.task';
+/** 2.x: bundles of sandboxes whose runtime has `sandboxer = "shim"` (Sandbox API shims). */
+export const SANDBOX_PLUGIN_DIR = 'io.containerd.sandbox.controller.v1.shim';
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const REQUIRED_TOOLS = ['containerd', 'ctr', 'runc', 'busybox', 'tar', 'timeout', 'umount', 'containerd-shim-runc-v2'];
+const REQUIRED_TOOLS = ['runc', 'busybox', 'tar', 'timeout', 'umount'];
 
 export interface PrivateContainerdOptions {
   /** Instance name: [a-z0-9-], also the directory name under INSTANCE_BASE and ROOT_BASE. */
   name: string;
+  /**
+   * containerd generation (default '1.6', the system package): its own containerd, ctr and
+   * containerd-shim-runc-v2 (e2e/harness/versions.ts), and a config in its own format.
+   */
+  version?: ContainerdVersion;
   /**
    * Enable the CRI plugin (default false: disabled, containerd starts faster), configured
    * for this instance only: pause image, runtimes `runc` and `burrow`, a private CNI
@@ -37,7 +45,10 @@ export interface PrivateContainerdOptions {
   cri?: boolean | CriOptions;
   /** Added to containerd's environment, which every shim inherits. */
   extraEnv?: Record<string, string>;
-  /** Appended verbatim to config.toml; may only add tables (top-level keys come first in TOML). */
+  /**
+   * Appended verbatim to config.toml; may only add tables (top-level keys come first in TOML).
+   * Plugin ids and the config format differ between 1.x (version 2) and 2.x (version 3).
+   */
   configExtra?: string;
   /** Namespace used by ctr() unless overridden per call. Default `default`. */
   namespace?: string;
@@ -56,7 +67,7 @@ export interface CtrOptions {
 }
 
 /** Throws naming every missing binary; the test command runs scripts/setup-host.sh first. */
-export function ensureHostTools(): void {
+export function ensureHostTools(version: ContainerdVersion = '1.6'): void {
   if (process.getuid?.() !== 0) {
     throw new Error(`e2e tests must run as root (uid ${process.getuid?.()}); containerd and mounts need it`);
   }
@@ -77,10 +88,17 @@ export function ensureHostTools(): void {
         `run scripts/setup-host.sh as root`,
     );
   }
+  const missingCd = missingBinaries(version);
+  if (missingCd.length > 0) {
+    throw new Error(`containerd ${version}: missing ${missingCd.join(', ')}; run scripts/setup-host.sh as root`);
+  }
 }
 
 export class PrivateContainerd {
   readonly name: string;
+  readonly version: ContainerdVersion;
+  /** This version's containerd, ctr and runc shim. */
+  readonly binaries: ContainerdBinaries;
   /** /run/burrow-e2e/<name>: config, log, pid file, sockets, state. */
   readonly instanceDir: string;
   readonly root: string;
@@ -100,9 +118,13 @@ export class PrivateContainerd {
 
   private child: ChildProcess | undefined;
   private exited: { code: number | null; signal: string | null } | undefined;
+  private startTimeoutMs = 30_000;
+  private extraEnv: Record<string, string> = {};
 
-  private constructor(name: string, namespace: string) {
+  private constructor(name: string, namespace: string, version: ContainerdVersion) {
     this.name = name;
+    this.version = version;
+    this.binaries = containerdBinaries(version);
     this.instanceDir = path.join(INSTANCE_BASE, name);
     this.root = path.join(ROOT_BASE, name);
     this.state = path.join(this.instanceDir, 'state');
@@ -133,8 +155,11 @@ export class PrivateContainerd {
     if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(opts.name)) {
       throw new Error(`PrivateContainerd name "${opts.name}" must match [a-z0-9][a-z0-9-]{0,31}`);
     }
-    ensureHostTools();
-    const c = new PrivateContainerd(opts.name, opts.namespace ?? 'default');
+    const version = opts.version ?? '1.6';
+    ensureHostTools(version);
+    const c = new PrivateContainerd(opts.name, opts.namespace ?? 'default', version);
+    c.startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+    c.extraEnv = opts.extraEnv ?? {};
     // A previous run that crashed before stop() leaves a daemon, mounts and
     // dirs behind under the same name; clear them so start is idempotent.
     await c.cleanup(c.readPidFile());
@@ -148,38 +173,8 @@ export class PrivateContainerd {
     }
     fs.writeFileSync(c.configFile, c.renderConfig(opts));
 
-    const env: Record<string, string> = {
-      PATH: `${path.join(repoRoot(), 'bin')}:${SYSTEM_PATH}`,
-      HOME: process.env.HOME ?? '/root',
-      BURROW_ROOT: c.burrowRoot,
-      ...(opts.extraEnv ?? {}),
-    };
-    const logFd = fs.openSync(c.logFile, 'a');
     try {
-      // Own process group so signals aimed at the test runner's group (Ctrl-C
-      // is fine, but `timeout` in CI) don't race with our orderly stop().
-      c.child = spawn('containerd', ['--config', c.configFile], {
-        env,
-        cwd: c.instanceDir,
-        detached: true,
-        stdio: ['ignore', logFd, logFd],
-      });
-    } finally {
-      fs.closeSync(logFd);
-    }
-    c.child.on('exit', (code, signal) => {
-      c.exited = { code, signal };
-    });
-    c.child.on('error', (e) => {
-      c.exited = { code: null, signal: `spawn error: ${e.message}` };
-    });
-    // Do not keep mocha alive if a suite forgets stop(); the next start() of
-    // the same name reaps it through the pid file.
-    c.child.unref();
-    if (c.child.pid !== undefined) fs.writeFileSync(c.pidFile, `${c.child.pid}\n`);
-
-    try {
-      await c.waitReady(opts.startTimeoutMs ?? 30_000);
+      await c.startDaemon();
     } catch (e) {
       await c.stop().catch(() => undefined);
       throw e;
@@ -187,11 +182,74 @@ export class PrivateContainerd {
     return c;
   }
 
+  /**
+   * PATH for containerd and so for every shim: <repo>/bin first (`io.containerd.burrow.v2`
+   * resolves to our shim), then this version's bin dir, so `io.containerd.runc.v2` resolves
+   * to the runc shim of the same containerd release.
+   */
+  get daemonPath(): string {
+    const dirs = [path.join(repoRoot(), 'bin'), this.binaries.binDir, ...SYSTEM_PATH.split(':')];
+    return [...new Set(dirs)].join(':');
+  }
+
+  /** Spawn containerd on the existing config, root and state, and wait until it answers. */
+  private async startDaemon(): Promise<void> {
+    const env: Record<string, string> = {
+      PATH: this.daemonPath,
+      HOME: process.env.HOME ?? '/root',
+      BURROW_ROOT: this.burrowRoot,
+      ...this.extraEnv,
+    };
+    this.exited = undefined;
+    const logFd = fs.openSync(this.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      // Own process group so signals aimed at the test runner's group (Ctrl-C
+      // is fine, but `timeout` in CI) don't race with our orderly stop().
+      child = spawn(this.binaries.containerd, ['--config', this.configFile], {
+        env,
+        cwd: this.instanceDir,
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+      });
+    } finally {
+      fs.closeSync(logFd);
+    }
+    this.child = child;
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.exited = { code, signal };
+    });
+    child.on('error', (e) => {
+      if (this.child === child) this.exited = { code: null, signal: `spawn error: ${e.message}` };
+    });
+    // Do not keep mocha alive if a suite forgets stop(); the next start() of
+    // the same name reaps it through the pid file.
+    child.unref();
+    if (child.pid !== undefined) fs.writeFileSync(this.pidFile, `${child.pid}\n`);
+    await this.waitReady(this.startTimeoutMs);
+  }
+
+  /**
+   * Restart the daemon the way a node upgrade, `systemctl restart` (KillMode=process) or a
+   * crash-loop does: stop containerd alone (SIGTERM, or SIGKILL with `kill: true`), leaving
+   * shims and containers running, then start it again on the same root and state and the
+   * config file as it is on disk now. containerd reconnects to the shims in its state dir.
+   * A daemon that already exited is just started again.
+   */
+  async restart(opts: { kill?: boolean } = {}): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid !== undefined && !this.exited) await this.stopDaemon(pid, opts.kill ? 'SIGKILL' : 'SIGTERM');
+    await this.startDaemon();
+  }
+
   private renderConfig(opts: PrivateContainerdOptions): string {
     const q = (s: string): string => JSON.stringify(s); // TOML basic strings accept JSON escapes
+    // Without `cri`, only the CRI gRPC service is off (on 1.x it is the whole CRI plugin). 2.x
+    // split CRI into images, runtime (config only) and that service; its podsandbox controller
+    // and sandbox-controllers service need the first two, so they stay on there.
     const disabled = opts.cri ? [] : ['io.containerd.grpc.v1.cri'];
     return [
-      'version = 2',
+      `version = ${this.binaries.configVersion}`,
       `root = ${q(this.root)}`,
       `state = ${q(this.state)}`,
       `disabled_plugins = [${disabled.map(q).join(', ')}]`,
@@ -210,7 +268,10 @@ export class PrivateContainerd {
       '[plugins."io.containerd.internal.v1.opt"]',
       `  path = ${q(path.join(this.root, 'opt'))}`,
       '',
-      ...(this.cri ? [renderCriConfig(this.cri, opts.cri === true ? {} : opts.cri || {})] : []),
+      // NRI listens on the host-wide /var/run/nri/nri.sock (on by default in 2.x); two
+      // instances would fight over it.
+      ...(this.version === '1.6' ? [] : ['[plugins."io.containerd.nri.v1.nri"]', '  disable = true', '']),
+      ...(this.cri ? [renderCriConfig(this.cri, opts.cri === true ? {} : opts.cri || {}, this.binaries.configVersion)] : []),
       opts.configExtra ?? '',
       '',
     ].join('\n');
@@ -227,24 +288,26 @@ export class PrivateContainerd {
         );
       }
       if (fs.existsSync(this.address)) {
-        last = await run('timeout', ['-k', '1', '5', 'ctr', '--address', this.address, 'version'], { timeoutMs: 10_000 });
+        last = await run('timeout', ['-k', '1', '5', this.binaries.ctr, '--address', this.address, 'version'], {
+          timeoutMs: 10_000,
+        });
         if (last.code === 0 && last.stdout.includes('Server:')) return;
       }
       await sleep(100);
     }
     throw new Error(
-      `containerd "${this.name}" did not answer \`ctr --address ${this.address} version\` within ${timeoutMs} ms` +
+      `containerd ${this.version} "${this.name}" did not answer \`ctr --address ${this.address} version\` within ${timeoutMs} ms` +
         (last ? ` (last: exit ${last.code}: ${last.stderr.trim()})` : ' (socket never appeared)') +
         `; log ${this.logFile}:\n${this.readLog(40)}`,
     );
   }
 
-  /** `timeout -k 5 <n> ctr --address <sock> -n <ns> ...args`; never rejects. */
+  /** `timeout -k 5 <n> ctr --address <sock> -n <ns> ...args` with this version's ctr; never rejects. */
   ctr(args: readonly string[], opts: CtrOptions = {}): Promise<Result> {
     const sec = opts.timeoutSec ?? 60;
     return run(
       'timeout',
-      ['-k', '5', String(sec), 'ctr', '--address', this.address, '-n', opts.namespace ?? this.namespace, ...args],
+      ['-k', '5', String(sec), this.binaries.ctr, '--address', this.address, '-n', opts.namespace ?? this.namespace, ...args],
       { input: opts.input, env: opts.env, timeoutMs: (sec + 15) * 1000 },
     );
   }
@@ -322,13 +385,13 @@ export class PrivateContainerd {
     }
   }
 
-  private async stopDaemon(pid: number): Promise<void> {
+  private async stopDaemon(pid: number, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     try {
-      process.kill(pid, 'SIGTERM');
+      process.kill(pid, signal);
     } catch {
       return;
     }
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (this.exited || !isAlive(pid)) return;
       await sleep(50);
@@ -367,13 +430,15 @@ export class PrivateContainerd {
     return out;
   }
 
-  /** Every task bundle: [namespace, id, dir]. */
+  /** Every task bundle, and on 2.x every shim-sandboxer sandbox bundle: [namespace, id, dir]. */
   listBundles(): { namespace: string; id: string; dir: string }[] {
-    const base = path.join(this.state, TASK_PLUGIN_DIR);
     const out: { namespace: string; id: string; dir: string }[] = [];
-    for (const ns of safeReaddir(base)) {
-      for (const id of safeReaddir(path.join(base, ns))) {
-        out.push({ namespace: ns, id, dir: path.join(base, ns, id) });
+    for (const plugin of [TASK_PLUGIN_DIR, SANDBOX_PLUGIN_DIR]) {
+      const base = path.join(this.state, plugin);
+      for (const ns of safeReaddir(base)) {
+        for (const id of safeReaddir(path.join(base, ns))) {
+          out.push({ namespace: ns, id, dir: path.join(base, ns, id) });
+        }
       }
     }
     return out;
@@ -385,12 +450,8 @@ export class PrivateContainerd {
    * run of the same container id fails with "already exists") and cgroups.
    */
   private removeTaskLeftovers(t: { namespace: string; id: string; dir: string }): void {
-    try {
-      const addr = fs.readFileSync(path.join(t.dir, 'address'), 'utf8').trim().replace(/^unix:\/\//, '');
-      if (isUnder(addr, SHIM_SOCKET_DIR)) fs.rmSync(addr, { force: true });
-    } catch {
-      // no address file: the shim never got that far
-    }
+    const addr = shimSocketOf(t.dir);
+    if (addr && isUnder(addr, SHIM_SOCKET_DIR)) fs.rmSync(addr, { force: true });
     fs.rmSync(path.join(RUNC_SHIM_ROOT, t.namespace, t.id), { recursive: true, force: true });
     for (const dir of cgroupDirsFor(t.namespace, t.id)) {
       try {
@@ -400,6 +461,25 @@ export class PrivateContainerd {
       }
     }
   }
+}
+
+/**
+ * The shim socket path of a bundle: from `address` (written by the shim's `start`; 1.x needs
+ * it) or `bootstrap.json` (2.x writes it from the start output; its runc shim writes no
+ * `address`). Undefined when the shim never got that far.
+ */
+export function shimSocketOf(bundleDir: string): string | undefined {
+  let addr: string | undefined;
+  try {
+    addr = fs.readFileSync(path.join(bundleDir, 'address'), 'utf8').trim();
+  } catch {
+    try {
+      addr = (JSON.parse(fs.readFileSync(path.join(bundleDir, 'bootstrap.json'), 'utf8')) as { address?: string }).address;
+    } catch {
+      return undefined;
+    }
+  }
+  return addr ? addr.replace(/^unix:\/\//, '') : undefined;
 }
 
 function removeFifos(fifos: string[]): void {

@@ -25,8 +25,19 @@ export interface CriOptions {
    * /var/run/netns/cni-<uuid>. Default false: where containerd puts them on a real node.
    */
   netnsUnderStateDir?: boolean;
-  /** `key = value` TOML lines for `[plugins."io.containerd.grpc.v1.cri"]`; they replace the defaults. */
+  /**
+   * `key = value` TOML lines for the CRI plugin; they replace the defaults. Written with 1.x
+   * names (`[plugins."io.containerd.grpc.v1.cri"]`); on 2.x each key goes to the plugin that
+   * now holds it (images, runtime or the gRPC service; `sandbox_image` to `pinned_images.sandbox`).
+   */
   pluginKeys?: string[];
+  /**
+   * containerd 2.x only: the `sandboxer` of the `burrow` runtime handler: `podsandbox` (default:
+   * containerd runs a pause container through the Task API) or `shim` (Burrow's Sandbox API).
+   */
+  burrowSandboxer?: 'podsandbox' | 'shim';
+  /** Runtime handlers to register (default CRI_HANDLERS); e.g. an installer test starts without `burrow`. */
+  handlers?: readonly CriHandler[];
 }
 
 /** Runtime handler names the CRI config defines (RuntimeClass handlers). */
@@ -116,10 +127,25 @@ export function renderConflist(h: CriHost): string {
   }, null, 2)}\n`;
 }
 
-/** `[plugins."io.containerd.grpc.v1.cri"]` and below, for config version 2 (containerd 1.6). */
-export function renderCriConfig(h: CriHost, opts: CriOptions = {}): string {
+/** Keys of 1.x's CRI plugin that 2.x moved to `io.containerd.grpc.v1.cri` (the gRPC service). */
+const V3_SERVICE_KEYS = new Set([
+  'disable_tcp_service', 'stream_server_address', 'stream_server_port', 'stream_idle_timeout', 'enable_tls_streaming',
+]);
+/** Keys of 1.x's CRI plugin that 2.x moved to `io.containerd.cri.v1.images`. */
+const V3_IMAGE_KEYS = new Set([
+  'snapshotter', 'disable_snapshot_annotations', 'discard_unpacked_layers', 'max_concurrent_downloads',
+  'image_pull_progress_timeout', 'image_pull_with_sync_fs', 'stats_collect_period',
+]);
+/** Keys 2.x dropped (cgroups are always on there). */
+const V3_DROPPED_KEYS = new Set(['disable_cgroup']);
+
+/**
+ * The CRI plugin's configuration: `[plugins."io.containerd.grpc.v1.cri"]` and below for
+ * config version 2 (containerd 1.6, 1.7); the `io.containerd.cri.v1.images` /
+ * `io.containerd.cri.v1.runtime` / `io.containerd.grpc.v1.cri` split for version 3 (2.x).
+ */
+export function renderCriConfig(h: CriHost, opts: CriOptions = {}, configVersion: 2 | 3 = 2): string {
   const q = (s: string): string => JSON.stringify(s);
-  const p = '[plugins."io.containerd.grpc.v1.cri"';
   const keys = new Map<string, string>([
     ['sandbox_image', q(h.sandboxImage)],
     // The CRI plugin gives the pause container oomScoreAdj -998; writing a value
@@ -142,6 +168,11 @@ export function renderCriConfig(h: CriHost, opts: CriOptions = {}): string {
     if (!m) throw new Error(`cri.pluginKeys: "${line}" is not a \`key = value\` line`);
     keys.set(m[1], m[2]);
   }
+  if (configVersion === 3) return renderCriConfigV3(h, keys, opts);
+  if (opts.burrowSandboxer !== undefined) {
+    throw new Error(`cri.burrowSandboxer needs containerd 2.x (config version 3); 1.x has no sandboxer setting`);
+  }
+  const p = '[plugins."io.containerd.grpc.v1.cri"';
   return [
     `${p}]`,
     ...[...keys].map(([k, v]) => `  ${k} = ${v}`),
@@ -157,13 +188,75 @@ export function renderCriConfig(h: CriHost, opts: CriOptions = {}): string {
     // cgroup v1 host without systemd: cgroupfs paths.
     '  SystemdCgroup = false',
     '',
-    `${p}.containerd.runtimes.burrow]`,
-    `  runtime_type = ${q('io.containerd.burrow.v2')}`,
-    `  pod_annotations = [${q('*')}]`,
-    `  container_annotations = [${q('*')}]`,
-    '',
+    ...((opts.handlers ?? CRI_HANDLERS).includes('burrow')
+      ? [
+          `${p}.containerd.runtimes.burrow]`,
+          `  runtime_type = ${q('io.containerd.burrow.v2')}`,
+          `  pod_annotations = [${q('*')}]`,
+          `  container_annotations = [${q('*')}]`,
+          '',
+        ]
+      : []),
     `${p}.cni]`,
     `  bin_dir = ${q(CNI_BIN_DIR)}`,
+    `  conf_dir = ${q(h.confDir)}`,
+    '  max_conf_num = 1',
+    `  conf_template = ${q('')}`,
+    '',
+  ].join('\n');
+}
+
+function renderCriConfigV3(h: CriHost, keys: Map<string, string>, opts: CriOptions): string {
+  const q = (s: string): string => JSON.stringify(s);
+  const service: string[] = [];
+  const images: string[] = [];
+  const runtime: string[] = [];
+  let sandboxImage = q(h.sandboxImage);
+  for (const [k, v] of keys) {
+    if (k === 'sandbox_image') sandboxImage = v;
+    else if (V3_DROPPED_KEYS.has(k)) continue;
+    else if (V3_SERVICE_KEYS.has(k)) service.push(`  ${k} = ${v}`);
+    else if (V3_IMAGE_KEYS.has(k)) images.push(`  ${k} = ${v}`);
+    else runtime.push(`  ${k} = ${v}`);
+  }
+  if (!images.some((l) => /^\s*snapshotter\s*=/.test(l))) images.push(`  snapshotter = ${q('overlayfs')}`);
+  const img = '[plugins."io.containerd.cri.v1.images"';
+  const rt = '[plugins."io.containerd.cri.v1.runtime"';
+  return [
+    '[plugins."io.containerd.grpc.v1.cri"]',
+    ...service,
+    '',
+    `${img}]`,
+    ...images,
+    '',
+    `${img}.pinned_images]`,
+    `  sandbox = ${sandboxImage}`,
+    '',
+    `${rt}]`,
+    ...runtime,
+    '',
+    `${rt}.containerd]`,
+    `  default_runtime_name = ${q('runc')}`,
+    '',
+    `${rt}.containerd.runtimes.runc]`,
+    `  runtime_type = ${q('io.containerd.runc.v2')}`,
+    `  sandboxer = ${q('podsandbox')}`,
+    '',
+    `${rt}.containerd.runtimes.runc.options]`,
+    '  SystemdCgroup = false',
+    '',
+    ...((opts.handlers ?? CRI_HANDLERS).includes('burrow')
+      ? [
+          `${rt}.containerd.runtimes.burrow]`,
+          `  runtime_type = ${q('io.containerd.burrow.v2')}`,
+          `  sandboxer = ${q(opts.burrowSandboxer ?? 'podsandbox')}`,
+          `  pod_annotations = [${q('*')}]`,
+          `  container_annotations = [${q('*')}]`,
+          '',
+        ]
+      : []),
+    `${rt}.cni]`,
+    `  bin_dirs = [${q(CNI_BIN_DIR)}]`,
     `  conf_dir = ${q(h.confDir)}`,
     '  max_conf_num = 1',
     `  conf_template = ${q('')}`,

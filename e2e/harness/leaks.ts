@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  cgroupHierarchies, CTR_FIFO_DIR, PrivateContainerd, RUNC_SHIM_ROOT, SHIM_SOCKET_DIR, TASK_PLUGIN_DIR,
+  cgroupHierarchies, CTR_FIFO_DIR, PrivateContainerd, RUNC_SHIM_ROOT, SANDBOX_PLUGIN_DIR, SHIM_SOCKET_DIR, TASK_PLUGIN_DIR,
 } from './containerd';
 import { criLeakEntries, podCgroupDirs } from './cri-host';
 import { describeMount, readMountInfo } from './mounts';
@@ -19,7 +19,7 @@ export type LeakCategory =
   | 'shim-socket' // /run/containerd/s/*
   | 'fifo' // /run/containerd/fifo/** and FIFOs under the instance state dir
   | 'burrow-state' // anything under c.burrowRoot
-  | 'bundle' // <state>/io.containerd.runtime.v2.task/<ns>/<id>
+  | 'bundle' // <state>/io.containerd.runtime.v2.task/<ns>/<id>; 2.x also <state>/io.containerd.sandbox.controller.v1.shim/<ns>/<id>
   | 'work-dir' // <root>/io.containerd.runtime.v2.task/<ns>/<id>
   | 'runc-state' // /run/containerd/runc/<ns>/<id> (runc shim, or a shim that reuses runc's root)
   | 'cgroup' // <hierarchy>/<ns>/<id> (ctr's default cgroupsPath); CRI instances: pod cgroups under c.cri.cgroupRoot
@@ -89,7 +89,7 @@ export async function snapshotHost(c: PrivateContainerd, opts: SnapshotOptions =
     'shim-socket': childrenOf(SHIM_SOCKET_DIR),
     fifo,
     'burrow-state': walk(c.burrowRoot, mountPoints).filter((e) => e.path !== c.burrowRoot).map((e) => `${e.path} (${e.kind})`),
-    bundle: grandChildren(path.join(c.state, TASK_PLUGIN_DIR)),
+    bundle: [TASK_PLUGIN_DIR, SANDBOX_PLUGIN_DIR].flatMap((d) => grandChildren(path.join(c.state, d))),
     'work-dir': grandChildren(path.join(c.root, TASK_PLUGIN_DIR)),
     'runc-state': grandChildren(RUNC_SHIM_ROOT),
     cgroup: [
@@ -144,7 +144,7 @@ export async function assertNoLeaks(
 /** Namespaces whose cgroups to watch: the instance default, CRI's, and any with task dirs. */
 function taskNamespaces(c: PrivateContainerd): string[] {
   const ns = new Set([c.namespace, 'default', 'k8s.io']);
-  for (const base of [path.join(c.state, TASK_PLUGIN_DIR), path.join(c.root, TASK_PLUGIN_DIR)]) {
+  for (const base of [path.join(c.state, TASK_PLUGIN_DIR), path.join(c.state, SANDBOX_PLUGIN_DIR), path.join(c.root, TASK_PLUGIN_DIR)]) {
     for (const n of childNames(base)) ns.add(n);
   }
   return [...ns];

@@ -20,6 +20,8 @@ const STATE_BUF: usize = 32 * 1024;
 
 pub struct ChildFds {
     pub sync_w: c_int,
+    /// Write end of the namespace pipe of a staged spawn (control.rs), -1 otherwise.
+    pub ns_w: c_int,
     /// Read end of the control pipe (control.rs), -1 when the plan needs no messages.
     pub ctl_r: c_int,
     pub devnull: c_int,
@@ -39,16 +41,22 @@ enum Create {
 pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
     let sync = fds.sync_w;
     reset_signals();
-    // In a new user namespace we are nobody until the shim has written our id maps.
-    if p.new_user_ns {
-        if control::read_message(fds.ctl_r, MAPS_WRITTEN, &mut []).is_none() {
-            libc::_exit(126);
+    // Through the shim's /proc, before the container's own /proc exists, and with the host's
+    // privileges (before any user namespace), as runc's nsexec does.
+    if let Some(adj) = &p.oom_score_adj {
+        write_file(cstr!("/proc/self/oom_score_adj"), adj, sync);
+    }
+    for &(resource, ref lim) in p.rlimits.iter() {
+        if libc::prlimit64(0, resource as libc::__rlimit_resource_t, lim, std::ptr::null_mut()) < 0 {
+            let mut d = [0u8; 20];
+            Report::new().push_str("setrlimit ").push(format_u64(resource as u64, &mut d)).fail(sync, errno());
         }
-        // Our ids are still the host's root, which the new namespace does not map (files we
-        // create would fail with EOVERFLOW): become the namespace's root, as runc does.
-        if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0 || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
-            Report::new().push_str("become root of the new user namespace").fail(sync, errno());
-        }
+    }
+    for (flag, path) in p.join_namespaces.iter() {
+        join_namespace(*flag, path, sync);
+    }
+    if p.staged {
+        enter_new_namespaces(p, fds);
     }
     let mut state = [0u8; STATE_BUF];
     // Device nodes and mount points get exactly the modes the plan asks for.
@@ -61,19 +69,6 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
         if libc::dup2(src, i as c_int) < 0 {
             Report::new().push_str("dup2 stdio").fail(sync, errno());
         }
-    }
-    // Through the shim's /proc, before the container's own /proc exists.
-    if let Some(adj) = &p.oom_score_adj {
-        write_file(c"/proc/self/oom_score_adj", adj, sync);
-    }
-    for &(resource, ref lim) in p.rlimits.iter() {
-        if libc::prlimit64(0, resource as libc::__rlimit_resource_t, lim, std::ptr::null_mut()) < 0 {
-            let mut d = [0u8; 20];
-            Report::new().push_str("setrlimit ").push(format_u64(resource as u64, &mut d)).fail(sync, errno());
-        }
-    }
-    for (flag, path) in p.join_namespaces.iter() {
-        join_namespace(*flag, path, sync);
     }
     if let Some(rootfs) = &p.rootfs {
         setup_rootfs(p, rootfs, sync, fds.ctl_r, &mut state);
@@ -135,8 +130,9 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
             libc::_exit(126);
         }
         // EOF: the shim went away (or the container was deleted) before Start — never run.
-        let Some(n) = control::read_message(fds.ctl_r, START, &mut state) else {
-            libc::_exit(126);
+        let n = match control::read_message(fds.ctl_r, START, &mut state) {
+            Some(n) => n,
+            None => libc::_exit(126),
         };
         libc::close(fds.ctl_r);
         hooks::run_all("startContainer", &p.start_container_hooks, &state[..n], sync);
@@ -160,7 +156,7 @@ pub unsafe fn run(p: &Prepared, fds: &ChildFds) -> ! {
 /// Opens a pty in the container's own devpts (as runc does: `tty` inside shows /dev/pts/N),
 /// makes its slave our stdio and controlling terminal, and returns the master's fd.
 unsafe fn open_console(p: &Prepared, sync: c_int) -> c_int {
-    let master = libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+    let master = libc::open(cstr!("/dev/ptmx").as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
     if master < 0 {
         Report::new().push_str("open /dev/ptmx for the terminal").fail(sync, errno());
     }
@@ -213,6 +209,57 @@ unsafe fn reset_signals() {
     libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
 }
 
+/// The second half of a staged spawn, after the joins (the user namespace's first): as runc's
+/// nsexec, a new user namespace is unshared and mapped (by the shim) before the other new
+/// namespaces, so that they are owned by it and made by its root — /dev/mqueue of a new ipc
+/// namespace, for one, belongs to whoever created the namespace. A new pid namespace only
+/// takes effect for children: the container's init is forked into it, as a child of the shim
+/// (CLONE_PARENT), and this process reports its pid and exits.
+unsafe fn enter_new_namespaces(p: &Prepared, fds: &ChildFds) {
+    let sync = fds.sync_w;
+    if p.new_user_ns {
+        if libc::unshare(libc::CLONE_NEWUSER) < 0 {
+            Report::new().push_str("unshare the user namespace").fail(sync, errno());
+        }
+        let msg = [control::USERNS_UNSHARED];
+        if libc::write(fds.ns_w, msg.as_ptr() as *const libc::c_void, 1) != 1 {
+            libc::_exit(126);
+        }
+        // In a new user namespace we are nobody until the shim has written our id maps.
+        if control::read_message(fds.ctl_r, MAPS_WRITTEN, &mut []).is_none() {
+            libc::_exit(126);
+        }
+        // The uid only, exactly as runc's nsexec (stage 1): the namespaces unshared next are
+        // made with these credentials (/dev/mqueue's owner shows them: 0 and the unmapped gid).
+        if libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
+            Report::new().push_str("become root of the new user namespace").fail(sync, errno());
+        }
+    }
+    if p.unshare_flags != 0 && libc::unshare(p.unshare_flags as c_int) < 0 {
+        Report::new().push_str("unshare the container's namespaces").fail(sync, errno());
+    }
+    if p.fork_pid_ns {
+        let flags = (libc::CLONE_PARENT | libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong;
+        let pid = libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize);
+        if pid < 0 {
+            Report::new().push_str("fork into the new pid namespace").fail(sync, errno());
+        }
+        if pid > 0 {
+            let mut msg = [control::FORKED, 0, 0, 0, 0];
+            msg[1..5].copy_from_slice(&(pid as u32).to_le_bytes());
+            let ok = libc::write(fds.ns_w, msg.as_ptr() as *const libc::c_void, msg.len()) == msg.len() as isize;
+            libc::_exit(if ok { 0 } else { 126 });
+        }
+    }
+    libc::close(fds.ns_w);
+    // Our ids may still be the host's root, which the container's user namespace (new or
+    // joined) does not map (files we create would fail with EOVERFLOW): become its root, as
+    // runc's init (stage 2) does.
+    if libc::syscall(libc::SYS_setresgid, 0, 0, 0) < 0 || libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
+        Report::new().push_str("become root of the container's user namespace").fail(sync, errno());
+    }
+}
+
 unsafe fn join_namespace(flag: u64, path: &CStr, sync: c_int) {
     let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
     if fd < 0 {
@@ -227,9 +274,23 @@ unsafe fn join_namespace(flag: u64, path: &CStr, sync: c_int) {
 unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, state: &mut [u8]) {
     let null = std::ptr::null::<c_char>();
     if p.root_propagation != 0
-        && libc::mount(null, c"/".as_ptr(), null, p.root_propagation as libc::c_ulong, std::ptr::null()) < 0
+        && libc::mount(null, cstr!("/").as_ptr(), null, p.root_propagation as libc::c_ulong, std::ptr::null()) < 0
     {
         Report::new().push_str("set propagation of / in the container's mount namespace").fail(sync, errno());
+    }
+    // As runc: the mount holding the rootfs is made private if it is (still) shared, so that
+    // the bind below does not propagate out and pivot_root accepts the new root.
+    let mut holder = [0u8; PATH_BUF];
+    match crate::mountinfo::holding_mount(rootfs.to_bytes(), &mut holder) {
+        Ok(false) => {}
+        Ok(true) => {
+            let at = holder.as_ptr() as *const c_char;
+            if libc::mount(null, at, null, libc::MS_PRIVATE as libc::c_ulong, std::ptr::null()) < 0 {
+                let len = holder.iter().position(|&b| b == 0).unwrap_or(0);
+                Report::new().push_str("make the rootfs' parent mount private: ").push(&holder[..len]).fail(sync, errno());
+            }
+        }
+        Err(e) => Report::new().push_str("find the mount holding the rootfs in /proc/self/mountinfo").fail(sync, e),
     }
     // pivot_root needs the new root to be a mount point of its own.
     let rbind = (libc::MS_BIND | libc::MS_REC) as libc::c_ulong;
@@ -262,8 +323,9 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, sta
         if libc::write(sync, h.as_ptr() as *const libc::c_void, 1) != 1 {
             libc::_exit(126);
         }
-        let Some(n) = control::read_message(ctl, CONTINUE, state) else {
-            libc::_exit(126);
+        let n = match control::read_message(ctl, CONTINUE, state) {
+            Some(n) => n,
+            None => libc::_exit(126),
         };
         hooks::run_all("createContainer", &p.create_container_hooks, &state[..n], sync);
     }
@@ -276,6 +338,13 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, sta
     }
     pivot(rootfd, sync);
     libc::close(rootfd);
+    // The requested propagation, now on the container's own "/" (the rootfs bind, private so
+    // far): before pivot_root it applied to the host's "/" copy, not to the new root.
+    if p.root_propagation_after_pivot != 0
+        && libc::mount(null, cstr!("/").as_ptr(), null, p.root_propagation_after_pivot as libc::c_ulong, std::ptr::null()) < 0
+    {
+        Report::new().push_str("set linux.rootfsPropagation on the container's /").fail(sync, errno());
+    }
     if p.readonly_root {
         remount_readonly_root(sync);
     }
@@ -455,14 +524,15 @@ unsafe fn open_parent(rootfd: c_int, rel: &CStr, name: &mut [u8; 256]) -> Result
     if dir.len() + 1 > dbuf.len() {
         return Err(libc::ENAMETOOLONG);
     }
-    if dir.is_empty() {
+    let len = if dir.is_empty() {
         dbuf[0] = b'.';
-        dbuf[1] = 0;
+        1
     } else {
         dbuf[..dir.len()].copy_from_slice(dir);
-        dbuf[dir.len()] = 0;
-    }
-    let dir_c = CStr::from_bytes_until_nul(&dbuf).map_err(|_| libc::EINVAL)?;
+        dir.len()
+    };
+    dbuf[len] = 0;
+    let dir_c = CStr::from_bytes_with_nul(&dbuf[..=len]).map_err(|_| libc::EINVAL)?;
     open_in_root(rootfd, dir_c, Create::Dir)
 }
 
@@ -529,7 +599,7 @@ unsafe fn make_symlink(rootfd: c_int, s: &PreparedSymlink, sync: c_int) {
 /// inside the container is needed (the trick runc uses).
 unsafe fn pivot(rootfd: c_int, sync: c_int) {
     let null = std::ptr::null::<c_char>();
-    let dot = c".".as_ptr();
+    let dot = cstr!(".").as_ptr();
     if libc::fchdir(rootfd) < 0 {
         Report::new().push_str("chdir to rootfs").fail(sync, errno());
     }
@@ -543,13 +613,13 @@ unsafe fn pivot(rootfd: c_int, sync: c_int) {
     if libc::umount2(dot, libc::MNT_DETACH) < 0 {
         Report::new().push_str("detach old root").fail(sync, errno());
     }
-    if libc::chdir(c"/".as_ptr()) < 0 {
+    if libc::chdir(cstr!("/").as_ptr()) < 0 {
         Report::new().push_str("chdir to new root").fail(sync, errno());
     }
 }
 
 unsafe fn remount_readonly_root(sync: c_int) {
-    if remount_readonly(c"/".as_ptr()) < 0 {
+    if remount_readonly(cstr!("/").as_ptr()) < 0 {
         Report::new().push_str("remount / read-only").fail(sync, errno());
     }
 }
@@ -596,10 +666,10 @@ unsafe fn mask_path(rootfd: c_int, rel: &CStr, sync: c_int) {
     let mut pbuf = [0u8; 64];
     let target = fd_path(fd, &mut pbuf);
     let rc = if (st.st_mode & libc::S_IFMT) == libc::S_IFDIR {
-        libc::mount(c"tmpfs".as_ptr(), target, c"tmpfs".as_ptr(), libc::MS_RDONLY, std::ptr::null())
+        libc::mount(cstr!("tmpfs").as_ptr(), target, cstr!("tmpfs").as_ptr(), libc::MS_RDONLY, std::ptr::null())
     } else {
         // The container's own /dev/null, never the host's (whose devtmpfs would show through).
-        let null = match open_in_root(rootfd, c"dev/null", Create::Nothing) {
+        let null = match open_in_root(rootfd, cstr!("dev/null"), Create::Nothing) {
             Ok(fd) => fd,
             Err(e) => Report::new().push_str("open the container's /dev/null to mask /").push(rel.to_bytes()).fail(sync, e),
         };

@@ -9,6 +9,12 @@ use crate::sys::errno;
 use libc::c_int;
 
 pub const MAPS_WRITTEN: u8 = b'M';
+
+/// Child → shim on the namespace pipe of a staged spawn (spawn.rs): b'U' = I unshared my user
+/// namespace, write its maps; b'P' + u32 LE pid = the container's init, forked into the new
+/// pid namespace (I exit now). EOF without b'P' = no fork (or the child failed: see its report).
+pub const USERNS_UNSHARED: u8 = b'U';
+pub const FORKED: u8 = b'P';
 pub const CONTINUE: u8 = b'C';
 pub const START: u8 = b'S';
 

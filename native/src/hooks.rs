@@ -39,7 +39,7 @@ unsafe fn run_one(kind: &str, h: &PreparedHook, state: &[u8], sync: c_int) {
     if pid == 0 {
         libc::dup2(p[0], 0);
         // A hook's output is not the container's: keep it out of the process's stdout/stderr.
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        let null = libc::open(cstr!("/dev/null").as_ptr(), libc::O_RDWR);
         if null >= 0 {
             libc::dup2(null, 1);
             libc::dup2(null, 2);

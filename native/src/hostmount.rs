@@ -24,10 +24,13 @@ pub fn mount(
     };
     let src = if source.to_bytes().is_empty() { std::ptr::null() } else { source.as_ptr() };
     let fst = if fstype.to_bytes().is_empty() { std::ptr::null() } else { fstype.as_ptr() };
-    let Some(dir) = chdir else {
-        // SAFETY: all pointers are valid C strings or null.
-        let rc = unsafe { libc::mount(src, target.as_ptr(), fst, flags as libc::c_ulong, data_ptr) };
-        return if rc < 0 { -errno() } else { 0 };
+    let dir = match chdir {
+        Some(dir) => dir,
+        None => {
+            // SAFETY: all pointers are valid C strings or null.
+            let rc = unsafe { libc::mount(src, target.as_ptr(), fst, flags as libc::c_ulong, data_ptr) };
+            return if rc < 0 { -errno() } else { 0 };
+        }
     };
     // SAFETY: fork-like clone; the child only makes raw syscalls on prepared pointers.
     unsafe {

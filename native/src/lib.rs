@@ -6,10 +6,25 @@
 //! < 0 a negated errno or -1) plus text written into a caller-owned buffer, because returning
 //! a C string through ffi-rs leaks it.
 
+/// `c"..."` literals need Rust 1.77; Debian 12's rustc is 1.63.
+macro_rules! cstr {
+    ($s:literal) => {
+        {
+            // SAFETY: concat! appends the only NUL; the literals passed here have none inside.
+            #[allow(unused_unsafe)]
+            let s: &'static std::ffi::CStr =
+                unsafe { std::ffi::CStr::from_bytes_with_nul_unchecked(concat!($s, "\0").as_bytes()) };
+            s
+        }
+    };
+}
+
 mod child;
 mod control;
+mod devicefilter;
 mod hooks;
 mod hostmount;
+mod mountinfo;
 mod oom;
 mod plan;
 mod prepared;
@@ -41,7 +56,7 @@ fn write_out(out: *mut u8, out_len: c_int, text: &str) {
 /// `p` must be null or a valid NUL-terminated string.
 unsafe fn cstr<'a>(p: *const c_char) -> &'a CStr {
     if p.is_null() {
-        c""
+        cstr!("")
     } else {
         CStr::from_ptr(p)
     }
@@ -201,4 +216,60 @@ pub extern "C" fn burrow_oom_unregister(token: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn burrow_oom_registered() -> c_int {
     oom::monitor().map(|m| m.registered() as c_int).unwrap_or(0)
+}
+
+/// Makes the cgroup v2 directory `dir`'s device rules those of `filter_json` (the sandbox's
+/// reduced rule set: defaultAllow + exceptions) with an eBPF device program, replacing the one
+/// attached before. Returns the new program's id (≥ 0), or -errno with the failed step in `out`.
+#[no_mangle]
+pub extern "C" fn burrow_cgroup_device_filter(dir: *const c_char, filter_json: *const c_char, out: *mut u8, out_len: c_int) -> c_int {
+    let r = catch_unwind(|| {
+        // SAFETY: ffi-rs passes valid C strings.
+        let (dir, json) = unsafe { (cstr(dir).to_string_lossy().into_owned(), cstr(filter_json).to_string_lossy().into_owned()) };
+        let filter: devicefilter::DeviceFilter =
+            serde_json::from_str(&json).map_err(|e| (-libc::EINVAL, format!("invalid device filter: {}", e)))?;
+        devicefilter::apply(&dir, &filter)
+    });
+    match r {
+        Ok(Ok(id)) => id as c_int,
+        Ok(Err((rc, text))) => {
+            write_out(out, out_len, &text);
+            rc
+        }
+        Err(_) => {
+            write_out(out, out_len, "panic in burrow_cgroup_device_filter");
+            -libc::EIO
+        }
+    }
+}
+
+/// Writes the ids of the device programs attached to the cgroup `dir` (space-separated) into
+/// `out`. 0, or -errno with the reason in `out`.
+#[no_mangle]
+pub extern "C" fn burrow_cgroup_device_programs(dir: *const c_char, out: *mut u8, out_len: c_int) -> c_int {
+    // SAFETY: ffi-rs passes a valid C string.
+    let r = catch_unwind(|| devicefilter::attached(&unsafe { cstr(dir) }.to_string_lossy()));
+    match r {
+        Ok(Ok(ids)) => {
+            let text: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+            write_out(out, out_len, &text.join(" "));
+            0
+        }
+        Ok(Err((rc, text))) => {
+            write_out(out, out_len, &text);
+            rc
+        }
+        Err(_) => -libc::EIO,
+    }
+}
+
+/// 1 if a bpf program with this id exists, 0 if not, -errno on error.
+#[no_mangle]
+pub extern "C" fn burrow_bpf_program_exists(id: c_int) -> c_int {
+    match catch_unwind(|| devicefilter::exists(id as u32)) {
+        Ok(Ok(true)) => 1,
+        Ok(Ok(false)) => 0,
+        Ok(Err((rc, _))) => rc,
+        Err(_) => -libc::EIO,
+    }
 }

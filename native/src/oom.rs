@@ -13,7 +13,7 @@ use libc::c_int;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 pub struct OomMonitor {
     epfd: c_int,
@@ -28,10 +28,10 @@ struct Registrations {
     by_token: HashMap<u32, c_int>,
 }
 
-static MONITOR: OnceLock<Result<OomMonitor, String>> = OnceLock::new();
+static MONITOR: Mutex<Option<&'static Result<OomMonitor, String>>> = Mutex::new(None);
 
 pub fn monitor() -> Result<&'static OomMonitor, String> {
-    MONITOR.get_or_init(start).as_ref().map_err(|e| e.clone())
+    crate::sys::init_once(&MONITOR, start).as_ref().map_err(|e| e.clone())
 }
 
 fn start() -> Result<OomMonitor, String> {
@@ -163,9 +163,15 @@ fn watch_loop(epfd: c_int, notify_w: c_int) {
 }
 
 fn notify_one(token: u32, notify_w: c_int) {
-    let Ok(m) = monitor() else { return };
+    let m = match monitor() {
+        Ok(m) => m,
+        _ => return,
+    };
     let regs = m.fds.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(&efd) = regs.by_token.get(&token) else { return };
+    let efd = match regs.by_token.get(&token) {
+        Some(&efd) => efd,
+        _ => return,
+    };
     let mut count = 0u64;
     // SAFETY: efd is open while it is in the map and we hold the lock; 8-byte read of a u64.
     let n = unsafe { libc::read(efd, &mut count as *mut u64 as *mut libc::c_void, 8) };

@@ -20,6 +20,10 @@ pub struct LaunchPlan {
     /// Propagation applied recursively to "/" of the new mount namespace before any mount.
     #[serde(default)]
     pub root_propagation: u64,
+    /// Propagation applied to the container's "/" after pivot_root (linux.rootfsPropagation
+    /// when shared or unbindable); 0 = none.
+    #[serde(default)]
+    pub root_propagation_after_pivot: u64,
     #[serde(default)]
     pub readonly_root: bool,
     #[serde(default)]

@@ -56,6 +56,7 @@ pub struct Prepared {
     pub join_namespaces: Vec<(u64, CString)>,
     pub rootfs: Option<CString>,
     pub root_propagation: u64,
+    pub root_propagation_after_pivot: u64,
     pub readonly_root: bool,
     pub mounts: Vec<PreparedMount>,
     pub late_mounts: Vec<PreparedMount>,
@@ -89,8 +90,17 @@ pub struct Prepared {
     pub terminal: bool,
     pub console_rows: u16,
     pub console_cols: u16,
-    /// The child waits for the shim to write its user-namespace maps.
+    /// The child unshares a new user namespace itself (after its joins) and waits for the
+    /// shim to write its maps.
     pub new_user_ns: bool,
+    /// A user namespace is new or joined: the clone creates no namespace and the child makes
+    /// them in runc's order — joins (user first), then a new user namespace, then the others
+    /// by unshare, so that each is owned by the container's user namespace. See child.rs.
+    pub staged: bool,
+    /// Staged: CLONE_NEW* flags the child unshares after the user namespace (not pid).
+    pub unshare_flags: u64,
+    /// Staged with a new pid namespace: the child forks the container's init into it.
+    pub fork_pid_ns: bool,
     pub sysctl: Vec<(CString, CString)>,
     pub personality: Option<u64>,
     pub pause_before_pivot: bool,
@@ -232,6 +242,7 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
             None => None,
         },
         root_propagation: plan.root_propagation,
+        root_propagation_after_pivot: plan.root_propagation_after_pivot,
         readonly_root: plan.readonly_root,
         mounts: plan.mounts.iter().map(prepare_mount).collect::<Result<_, _>>()?,
         late_mounts: plan.late_mounts.iter().map(prepare_mount).collect::<Result<_, _>>()?,
@@ -275,6 +286,9 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
         console_rows: plan.console_rows,
         console_cols: plan.console_cols,
         new_user_ns: plan.clone_flags & libc::CLONE_NEWUSER as u64 != 0,
+        staged: staged(plan),
+        unshare_flags: plan.clone_flags & !((libc::CLONE_NEWUSER | libc::CLONE_NEWPID) as u64),
+        fork_pid_ns: staged(plan) && plan.clone_flags & libc::CLONE_NEWPID as u64 != 0,
         sysctl: plan
             .sysctl
             .iter()
@@ -286,4 +300,10 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
         start_container_hooks: plan.start_container_hooks.iter().map(prepare_hook).collect::<Result<_, _>>()?,
         seccomp: plan.seccomp.as_ref().map(crate::seccomp::prepare).transpose()?,
     })
+}
+
+/// Whether the namespaces are made by the child in stages (see `Prepared::staged`).
+pub fn staged(plan: &LaunchPlan) -> bool {
+    let user = libc::CLONE_NEWUSER as u64;
+    plan.clone_flags & user != 0 || plan.join_namespaces.iter().any(|j| j.flag == user)
 }

@@ -8,7 +8,7 @@
 use crate::sys::{self, errno};
 use libc::c_int;
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 pub struct Reaper {
     epfd: c_int,
@@ -18,10 +18,10 @@ pub struct Reaper {
     pidfds: Mutex<HashMap<i32, c_int>>,
 }
 
-static REAPER: OnceLock<Result<Reaper, String>> = OnceLock::new();
+static REAPER: Mutex<Option<&'static Result<Reaper, String>>> = Mutex::new(None);
 
 pub fn reaper() -> Result<&'static Reaper, String> {
-    REAPER.get_or_init(start).as_ref().map_err(|e| e.clone())
+    crate::sys::init_once(&REAPER, start).as_ref().map_err(|e| e.clone())
 }
 
 fn start() -> Result<Reaper, String> {
@@ -100,9 +100,15 @@ fn reap_loop(epfd: c_int, notify_w: c_int) {
 }
 
 fn reap_one(pid: i32, notify_w: c_int) {
-    let Ok(r) = reaper() else { return };
+    let r = match reaper() {
+        Ok(r) => r,
+        _ => return,
+    };
     let mut map = r.pidfds.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(&pidfd) = map.get(&pid) else { return };
+    let pidfd = match map.get(&pid) {
+        Some(&pidfd) => pidfd,
+        _ => return,
+    };
     // SAFETY: siginfo is plain data; pidfd is valid while in the map.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     let rc = unsafe {

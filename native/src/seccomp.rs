@@ -20,7 +20,7 @@ use libc::{c_int, c_uint, c_ulong};
 use serde::Deserialize;
 use std::ffi::CString;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::FromRawFd;
+use std::os::unix::io::FromRawFd;
 
 /// The filter as validated and converted by shim/sandbox/seccomp.ts: one rule per syscall name.
 #[derive(Deserialize, Debug)]
@@ -204,11 +204,12 @@ fn arch_token(oci: &str) -> Result<u32, String> {
 /// SECCOMP_FILTER_FLAG_* bits for the plan. TSYNC is accepted and not passed: it synchronizes
 /// the filter to the caller's other threads, and the cloned child has none.
 fn filter_flags(plan: &SeccompPlan, api: c_uint) -> Result<c_ulong, String> {
-    let Some(flags) = &plan.flags else {
+    let flags = match &plan.flags {
+        Some(flags) => flags,
         // No flags field at all: SPEC_ALLOW when the kernel and libseccomp support it, as
         // runc (≥ 1.2) and crun do — the SSB mitigation seccomp would otherwise force costs a
         // lot of performance and is not what the profile asked for.
-        return Ok(if api >= 4 { SECCOMP_FILTER_FLAG_SPEC_ALLOW } else { 0 });
+        None => return Ok(if api >= 4 { SECCOMP_FILTER_FLAG_SPEC_ALLOW } else { 0 }),
     };
     let mut bits = 0;
     for f in flags {
@@ -274,7 +275,7 @@ fn add_rule(f: &Filter, rule: &SyscallRule, default: u32) -> Result<(), String> 
 /// seccomp_export_bpf into a memfd, read back as instructions.
 fn export(f: &Filter) -> Result<Vec<SockFilter>, String> {
     // SAFETY: memfd_create with a static name; the fd is owned by `file` right after.
-    let fd = unsafe { libc::memfd_create(c"burrow-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    let fd = unsafe { libc::memfd_create(cstr!("burrow-seccomp").as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
         return Err(format!("{}: memfd_create: {}", FIELD, std::io::Error::last_os_error()));
     }
@@ -362,7 +363,10 @@ pub fn prepare(plan: &SeccompPlan) -> Result<PreparedSeccomp, String> {
 /// # Safety
 /// Only in the cloned child, with `s` prepared before the clone.
 pub unsafe fn load_in_child(s: &Option<PreparedSeccomp>, sync: c_int) {
-    let Some(s) = s else { return };
+    let s = match s {
+        Some(s) => s,
+        _ => return,
+    };
     let prog = SockFprog { len: s.filter.len() as u16, filter: s.filter.as_ptr() };
     if libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, s.flags, &prog as *const SockFprog) < 0 {
         Report::new().push_str("load seccomp filter").fail(sync, errno());

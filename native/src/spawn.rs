@@ -49,23 +49,40 @@ pub fn spawn(plan_json: &str) -> Result<Spawned, String> {
     let reaper = reaper()?;
 
     // SAFETY: opening /dev/null.
-    let devnull = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    let devnull = unsafe { libc::open(cstr!("/dev/null").as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     if devnull < 0 {
         return Err(format!("open /dev/null: {}", std::io::Error::last_os_error()));
     }
-    let sync = pipe().inspect_err(|_| close(devnull))?;
+    let sync = pipe().map_err(|e| {
+        close(devnull);
+        e
+    })?;
     let needs_control = plan.wait_for_start || prepared.new_user_ns || plan.pause_before_pivot;
     let ctl = if needs_control {
-        pipe().inspect_err(|_| {
+        pipe().map_err(|e| {
             close(devnull);
             close(sync.r);
             close(sync.w);
+            e
         })?
     } else {
         Pipe { r: -1, w: -1 }
     };
-    let fds = ChildFds { sync_w: sync.w, ctl_r: ctl.r, devnull };
-    let flags = plan.clone_flags;
+    let ns = if prepared.staged {
+        pipe().map_err(|e| {
+            close(devnull);
+            close(sync.r);
+            close(sync.w);
+            close(ctl.r);
+            close(ctl.w);
+            e
+        })?
+    } else {
+        Pipe { r: -1, w: -1 }
+    };
+    let fds = ChildFds { sync_w: sync.w, ns_w: ns.w, ctl_r: ctl.r, devnull };
+    // Staged: the child makes every namespace itself, in order (child::enter_new_namespaces).
+    let flags = if prepared.staged { 0 } else { plan.clone_flags };
 
     let result = match pid_join {
         None => clone_child(flags, &prepared, &fds),
@@ -96,15 +113,31 @@ pub fn spawn(plan_json: &str) -> Result<Spawned, String> {
     };
     // The child's ends stay only in the child.
     close(sync.w);
+    close(ns.w);
     close(ctl.r);
     close(devnull);
     let (pid, pidfd) = match result {
         Ok(v) => v,
         Err(e) => {
             close(sync.r);
+            close(ns.r);
             close(ctl.w);
             return Err(format!("container {}: {}", plan.id, e));
         }
+    };
+    let (pid, pidfd) = if prepared.staged {
+        let staged = follow_staged_child(pid, pidfd, ns.r, &plan, ctl.w);
+        close(ns.r);
+        match staged {
+            Ok(v) => v,
+            Err(e) => {
+                close(sync.r);
+                close(ctl.w);
+                return Err(format!("container {}: {}", plan.id, e));
+            }
+        }
+    } else {
+        (pid, pidfd)
     };
     if let Err(e) = reaper.register(pid, pidfd) {
         // SAFETY: the child is ours and not yet reaped.
@@ -117,15 +150,6 @@ pub fn spawn(plan_json: &str) -> Result<Spawned, String> {
         close(sync.r);
         close(ctl.w);
         return Err(e);
-    }
-    if prepared.new_user_ns {
-        if let Err(e) = write_id_maps(pid, &plan, ctl.w) {
-            // SAFETY: the child is ours; the reaper reports its exit.
-            unsafe { sys::pidfd_send_signal(pidfd, libc::SIGKILL) };
-            close(sync.r);
-            close(ctl.w);
-            return Err(format!("container {}: {}", plan.id, e));
-        }
     }
     Ok(Spawned { pid, sync_fd: sync.r, control_fd: ctl.w })
 }
@@ -167,6 +191,103 @@ fn clone_child(flags: u64, p: &Prepared, fds: &ChildFds) -> Result<(i32, c_int),
         }
         Ok((rc as i32, pidfd))
     }
+}
+
+fn kill_and_reap(pidfd: c_int) {
+    // SAFETY: the child is ours, not registered with the reaper, and not yet reaped.
+    unsafe {
+        sys::pidfd_send_signal(pidfd, libc::SIGKILL);
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(sys::P_PIDFD, pidfd as libc::id_t, &mut info, libc::WEXITED);
+    }
+    close(pidfd);
+}
+
+/// The shim's side of a staged spawn (child::enter_new_namespaces): writes the id maps once the
+/// child unshared its user namespace, and, when it forks the init into a new pid namespace,
+/// reaps it and returns the init (our child too, by CLONE_PARENT) with a pidfd of its own.
+/// Returns the child itself when it ends the pipe without forking — done, or failed, in which
+/// case its report says why and the reaper reports its exit.
+fn follow_staged_child(
+    pid: i32,
+    pidfd: c_int,
+    ns_r: c_int,
+    plan: &crate::plan::LaunchPlan,
+    ctl: c_int,
+) -> Result<(i32, c_int), String> {
+    follow(pid, pidfd, ns_r, plan, ctl).map_err(|e| {
+        kill_and_reap(pidfd);
+        e
+    })
+}
+
+/// Errs only while `pidfd` is still the child's and open.
+fn follow(
+    pid: i32,
+    pidfd: c_int,
+    ns_r: c_int,
+    plan: &crate::plan::LaunchPlan,
+    ctl: c_int,
+) -> Result<(i32, c_int), String> {
+    loop {
+        let mut head = [0u8; 1];
+        if !read_full(ns_r, &mut head)? {
+            return Ok((pid, pidfd));
+        }
+        match head[0] {
+            crate::control::USERNS_UNSHARED => write_id_maps(pid, plan, ctl)?,
+            crate::control::FORKED => {
+                let mut b = [0u8; 4];
+                if !read_full(ns_r, &mut b)? {
+                    return Ok((pid, pidfd));
+                }
+                let init = i32::from_le_bytes(b);
+                // SAFETY: the init is our child (CLONE_PARENT) and unreaped, so its pid is its
+                // own until the reaper waits for it through this pidfd.
+                let fd = unsafe { libc::syscall(sys::SYS_PIDFD_OPEN, init, 0) } as c_int;
+                if fd < 0 {
+                    let err = std::io::Error::last_os_error();
+                    // SAFETY: as above; nothing else would ever reap it.
+                    unsafe {
+                        libc::kill(init, libc::SIGKILL);
+                        let mut info: libc::siginfo_t = std::mem::zeroed();
+                        libc::waitid(libc::P_PID, init as libc::id_t, &mut info, libc::WEXITED);
+                    }
+                    return Err(format!("pidfd_open of the init {}: {}", init, err));
+                }
+                // The intermediate child exits right after its message.
+                // SAFETY: pidfd is that child's, open and unreaped.
+                unsafe {
+                    let mut info: libc::siginfo_t = std::mem::zeroed();
+                    libc::waitid(sys::P_PIDFD, pidfd as libc::id_t, &mut info, libc::WEXITED);
+                }
+                close(pidfd);
+                return Ok((init, fd));
+            }
+            other => return Err(format!("unexpected message {:?} on the namespace pipe", other as char)),
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes; Ok(false) on EOF before the first byte.
+fn read_full(fd: c_int, buf: &mut [u8]) -> Result<bool, String> {
+    let mut off = 0;
+    while off < buf.len() {
+        // SAFETY: reading into our own buffer.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().add(off) as *mut libc::c_void, buf.len() - off) };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(format!("read the namespace pipe: {}", err));
+        }
+        if n == 0 {
+            return if off == 0 { Ok(false) } else { Err("short message on the namespace pipe".into()) };
+        }
+        off += n as usize;
+    }
+    Ok(true)
 }
 
 /// Maps the new user namespace's ids (the child waits for this before anything else).

@@ -5,6 +5,7 @@
 use libc::{c_int, c_long, c_uint};
 
 pub const SYS_PIDFD_SEND_SIGNAL: c_long = 424;
+pub const SYS_PIDFD_OPEN: c_long = 434;
 pub const SYS_CLONE3: c_long = 435;
 pub const SYS_CLOSE_RANGE: c_long = 436;
 pub const SYS_OPENAT2: c_long = 437;
@@ -102,6 +103,20 @@ pub fn epoll_dispatch(epfd: c_int, mut on_ready: impl FnMut(u64)) {
         }
         for ev in events[..n as usize].iter() {
             on_ready(ev.u64);
+        }
+    }
+}
+
+/// A process-wide value made on first use and kept for the life of the process (what
+/// `OnceLock` does from Rust 1.70; Debian 12's rustc is 1.63, where `Mutex::new` is const).
+pub fn init_once<T>(cell: &std::sync::Mutex<Option<&'static T>>, make: impl FnOnce() -> T) -> &'static T {
+    let mut slot = cell.lock().unwrap_or_else(|e| e.into_inner());
+    match *slot {
+        Some(v) => v,
+        None => {
+            let v: &'static T = Box::leak(Box::new(make()));
+            *slot = Some(v);
+            v
         }
     }
 }

@@ -11,6 +11,8 @@ export interface ShimFlags {
   bundle: string;
   /** Daemon only: the socket path the `start` helper listened on (fd 3). */
   socket: string;
+  /** Daemon only: the transport `start` chose from the runtime options ('' = ttrpc). */
+  protocol: string;
   debug: boolean;
   version: boolean;
   info: boolean;
@@ -24,6 +26,7 @@ const STRING_FLAGS: Record<string, keyof ShimFlags> = {
   'publish-binary': 'publishBinary',
   bundle: 'bundle',
   socket: 'socket',
+  protocol: 'protocol',
 };
 
 const BOOL_FLAGS: Record<string, keyof ShimFlags> = {
@@ -43,6 +46,7 @@ export function parseFlags(argv: readonly string[]): ShimFlags {
     publishBinary: '',
     bundle: '',
     socket: '',
+    protocol: '',
     debug: false,
     version: false,
     info: false,
@@ -75,8 +79,9 @@ export function parseFlags(argv: readonly string[]): ShimFlags {
 }
 
 /** The flags again, as argv, for the daemon the `start` helper launches. */
-export function daemonArgs(f: ShimFlags, socket: string): string[] {
+export function daemonArgs(f: ShimFlags, socket: string, protocol = 'ttrpc'): string[] {
   const args = ['-namespace', f.namespace, '-id', f.id, '-address', f.address, '-socket', socket];
+  if (protocol !== 'ttrpc') args.push('-protocol', protocol);
   if (f.publishBinary) args.push('-publish-binary', f.publishBinary);
   if (f.debug) args.push('-debug');
   args.push('serve');

@@ -1,9 +1,10 @@
-// ffi-rs, loaded on first use. The daemon's V8 startup snapshot (shim/cli/snapshot-entry.ts) is
+// ffi-rs (and @grpc/grpc-js), loaded on first use. The daemon's V8 startup snapshot (shim/cli/snapshot-entry.ts) is
 // built by a Node that can load only its own built-in modules, and a native addon cannot be
 // part of a snapshot anyway: the bundle (scripts/bundle.js) points every `import ... from
 // 'ffi-rs'` here, and the snapshot's main function says how to load the real module.
 
 import * as fs from 'fs';
+import type * as GrpcJs from '@grpc/grpc-js';
 import type * as FfiRs from 'ffi-rs';
 
 let load: (id: string) => unknown = (id) => require(id);
@@ -47,5 +48,25 @@ export const lazyFfiRs = {
   },
   get open() {
     return real().open;
+  },
+};
+
+let grpcJs: typeof GrpcJs | undefined;
+const realGrpc = (): typeof GrpcJs => (grpcJs ??= load('@grpc/grpc-js') as typeof GrpcJs);
+
+/**
+ * What shim/protocol/grpc-server.ts uses of @grpc/grpc-js, loaded on first use: it loads Node's
+ * http2, which the snapshot builder cannot (node:http fails in it), and only a daemon in gRPC
+ * mode needs it.
+ */
+export const lazyGrpcJs = {
+  get Server() {
+    return realGrpc().Server;
+  },
+  get ServerCredentials() {
+    return realGrpc().ServerCredentials;
+  },
+  get status() {
+    return realGrpc().status;
   },
 };

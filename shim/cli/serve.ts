@@ -1,16 +1,19 @@
-// The long-lived shim server: the Task service on ttrpc, on the socket `start` handed over as
-// fd 3 (or, started in place from the snapshot, the one it listens on already). Exits after a
-// Shutdown finds no containers left.
+// The long-lived shim server: the Task and Sandbox services on ttrpc (or gRPC when the runtime
+// options asked for it, see start-options.ts), on the socket `start` handed over as fd 3 (or,
+// started in place from the snapshot, the one it listens on already). Exits once a Shutdown or
+// ShutdownSandbox leaves no container and no pod sandbox.
 
 import * as fs from 'fs';
 import * as net from 'net';
 import { FfiNativeRuntime } from '../native/ffi-native';
 import { lookupService } from '../protocol/proto-registry';
+import { GrpcServer } from '../protocol/grpc-server';
 import { TtrpcServer } from '../protocol/ttrpc-server';
 import { CgroupfsDriver } from '../sandbox/cgroups/cgroupfs-driver';
 import { ExitRouter } from '../sandbox/exit-router';
 import { StateStore } from '../sandbox/state-store';
 import { EventPublisher } from '../service/events-publisher';
+import { SANDBOX_SERVICE, SandboxService } from '../service/sandbox-service';
 import { TaskService } from '../service/task-service';
 import type { ShimFlags } from './flags';
 import { createLogger } from './logging';
@@ -27,6 +30,9 @@ export async function serve(flags: ShimFlags, listening?: net.Server): Promise<v
     logger.error('unhandled rejection', { error: (err as Error)?.stack ?? String(err) }),
   );
 
+  if (!['', 'ttrpc', 'grpc'].includes(flags.protocol)) {
+    throw new Error(`serve: -protocol ${JSON.stringify(flags.protocol)} is neither ttrpc nor grpc`);
+  }
   const native = new FfiNativeRuntime();
   const publisher = new EventPublisher({
     namespace: flags.namespace,
@@ -36,7 +42,8 @@ export async function serve(flags: ShimFlags, listening?: net.Server): Promise<v
     logger,
   });
   const listener = listening ?? net.createServer();
-  const server = new TtrpcServer({ logger });
+  // One set of handlers, either transport: the servers share addService/serve/close.
+  const server = flags.protocol === 'grpc' ? new GrpcServer({ logger }) : new TtrpcServer({ logger });
 
   let stopping = false;
   const stop = async (reason: string) => {
@@ -50,21 +57,34 @@ export async function serve(flags: ShimFlags, listening?: net.Server): Promise<v
     process.exit(0);
   };
 
+  const sandboxDeps = { native, store: new StateStore(), exits: new ExitRouter(native, logger), logger, cgroups: new CgroupfsDriver() };
+  // A pod sandbox shim (sandboxer = "shim") outlives its containers: Shutdown of the last task
+  // does not end it, only ShutdownSandbox of its last sandbox with no task left does.
+  const stopWhenIdle = (reason: string) => {
+    if (service.containerCount === 0 && sandboxes.sandboxCount === 0) void stop(reason);
+  };
   const service = new TaskService({
     namespace: flags.namespace,
-    sandboxDeps: { native, store: new StateStore(), exits: new ExitRouter(native, logger), logger, cgroups: new CgroupfsDriver() },
+    sandboxDeps,
     events: publisher,
     logger,
-    onShutdown: () => void stop('shutdown requested with no containers left'),
+    onShutdown: () => stopWhenIdle('shutdown requested with no containers left'),
+  });
+  const sandboxes = new SandboxService({
+    namespace: flags.namespace,
+    sandboxDeps,
+    logger,
+    onShutdown: () => stopWhenIdle('last pod sandbox shut down'),
   });
   const handlers = service.handlers();
   const definition = lookupService('containerd.task.v2.Task');
   for (const name of TASK_SERVICES) server.addService(name, definition, handlers);
+  server.addService(SANDBOX_SERVICE, lookupService(SANDBOX_SERVICE), sandboxes.handlers());
 
   server.serve(listener);
   if (!listening) listener.listen({ fd: LISTEN_FD });
   // Containers survive a stopped shim, as with runc; containerd's `delete` cleans them up.
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  logger.info('shim started', { id: flags.id, pid: process.pid, socket: flags.socket });
+  logger.info('shim started', { id: flags.id, pid: process.pid, socket: flags.socket, protocol: flags.protocol || 'ttrpc' });
 }

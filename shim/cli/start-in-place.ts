@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ShimFlags } from './flags';
 import { serve } from './serve';
-import { groupingKey, listenOrJoin, socketPath, writeAddress } from './start';
+import { announce, listenOrJoin, planStart, writeAddress } from './start';
 
 /**
  * The action word the wrapper gives it instead of `start`: `ps` shows a daemon for what it is,
@@ -54,35 +54,34 @@ function raiseOomScore(): void {
 
 /** Returns the exit status, or -1 once it runs as the daemon. */
 export async function startInPlace(flags: ShimFlags): Promise<number> {
-  if (!flags.id || !flags.namespace || !flags.address) {
-    process.stderr.write('start needs -id, -namespace and -address\n');
-    return 2;
-  }
-  const bundle = process.cwd();
-  const sock = socketPath(flags, groupingKey(bundle, flags.id));
-  const address = `unix://${sock}`;
+  // As start.ts: containerd's stdin read to EOF (runtime options, BootstrapParams), the
+  // transport and the start output decided before listening.
+  const plan = planStart(flags);
+  if (typeof plan === 'number') return plan;
+  const { bundle, sock, protocol } = plan;
   const server = await listenOrJoin(sock);
   if (!server) {
     // The group's daemon runs already: this process was only `start`.
-    writeAddress(bundle, address);
-    fs.writeSync(1, address);
+    announce(plan);
     return 0;
   }
   try {
     fs.chmodSync(sock, 0o600);
     raiseOomScore();
-    writeAddress(bundle, address);
+    writeAddress(bundle, protocol === 'grpc' ? plan.output : `unix://${sock}`);
   } catch (err) {
     server.close();
     fs.rmSync(sock, { force: true });
     throw err;
   }
-  fs.writeSync(1, address);
+  fs.writeSync(1, plan.output);
   const devNull: [string, number] = ['/dev/null', fs.constants.O_WRONLY];
   reopen(1, [devNull]);
+  // Read to EOF already; the daemon keeps nothing of containerd's.
+  reopen(0, [['/dev/null', fs.constants.O_RDONLY]]);
   // The daemon logs to the bundle's log FIFO, which containerd holds open for reading; without
   // a reader (not run by containerd) it runs without a log.
   reopen(2, [[path.join(bundle, 'log'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK], devNull]);
-  await serve({ ...flags, socket: sock, action: 'serve' }, server);
+  await serve({ ...flags, socket: sock, protocol, action: 'serve' }, server);
   return -1;
 }

@@ -6,8 +6,11 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
+import { WireFormatError } from '../protocol/wire-reader';
 import { daemonCommand } from './daemon-command';
+import { BootstrapError, detectContainerd, grpcShimVersion, isShimSandboxBundle, startOutput } from './bootstrap-output';
 import { daemonArgs, ShimFlags } from './flags';
+import { OptionsError, parseStartInput, protocolFromOptions, readStdin, ShimProtocol } from './start-options';
 
 // containerd's default socket directory (defaults.DefaultStateDir + "/s"), where runc's shim
 // puts its sockets too: short enough for sun_path on every install.
@@ -32,9 +35,9 @@ export function groupingKey(bundle: string, id: string): string {
   return id;
 }
 
-export function socketPath(flags: ShimFlags, key: string): string {
+export function socketPath(flags: ShimFlags, key: string, socketDir: string = SOCKET_DIR): string {
   const hash = createHash('sha256').update(path.posix.join(flags.address, flags.namespace, key)).digest('hex');
-  return path.join(SOCKET_DIR, hash);
+  return path.join(socketDir, hash);
 }
 
 function canConnect(sock: string): Promise<boolean> {
@@ -93,14 +96,57 @@ function inheritOomScore(pid: number): void {
   }
 }
 
-export async function start(flags: ShimFlags): Promise<number> {
+/** What a `start` decided before it listens: where, over which transport, and what it prints. */
+export interface StartPlan {
+  bundle: string;
+  sock: string;
+  protocol: ShimProtocol;
+  /** The start output: the bare address, or the bootstrap JSON (bootstrap-output.ts). */
+  output: string;
+}
+
+/**
+ * The steps of every `start` before it listens (this one, and start-in-place.ts run from the
+ * snapshot): containerd's stdin (runtime options, or 2.3+'s BootstrapParams) read to EOF, the
+ * socket directory, the transport and the start output. Returns an exit status on bad input.
+ */
+export function planStart(flags: ShimFlags): StartPlan | number {
   if (!flags.id || !flags.namespace || !flags.address) {
     process.stderr.write('start needs -id, -namespace and -address\n');
     return 2;
   }
   const bundle = process.cwd();
-  const sock = socketPath(flags, groupingKey(bundle, flags.id));
-  const address = `unix://${sock}`;
+  try {
+    const input = parseStartInput(readStdin(), flags.id);
+    // containerd 2.3+ may move the socket directory (shim manager's socket_dir).
+    const sock = socketPath(flags, groupingKey(bundle, flags.id), input.bootstrap?.socketDir ?? SOCKET_DIR);
+    const protocol = protocolFromOptions(input.options);
+    let version = 2;
+    if (protocol === 'grpc') version = grpcShimVersion(detectContainerd(input, flags.publishBinary));
+    else if (isShimSandboxBundle(bundle)) version = 3;
+    return { bundle, sock, protocol, output: startOutput(protocol, sock, version) };
+  } catch (err) {
+    if (!(err instanceof OptionsError || err instanceof BootstrapError || err instanceof WireFormatError)) throw err;
+    process.stderr.write(`container ${flags.id}: ${err.message}\n`);
+    return 1;
+  }
+}
+
+/**
+ * The bundle's `address` file, then the start output on stdout. In gRPC mode the file holds the
+ * bootstrap JSON: containerd 1.7 re-reads `address` after a restart with the same rules as the
+ * start output. Otherwise the plain address, which 2.x's fallback (no bootstrap.json) reads as
+ * ttrpc.
+ */
+export function announce(plan: StartPlan): void {
+  writeAddress(plan.bundle, plan.protocol === 'grpc' ? plan.output : `unix://${plan.sock}`);
+  fs.writeSync(1, plan.output);
+}
+
+export async function start(flags: ShimFlags): Promise<number> {
+  const plan = planStart(flags);
+  if (typeof plan === 'number') return plan;
+  const { bundle, sock, protocol } = plan;
   const server = await listenOrJoin(sock);
   if (server) {
     fs.chmodSync(sock, 0o600);
@@ -113,7 +159,7 @@ export async function start(flags: ShimFlags): Promise<number> {
     }
     const listenFd = (server as unknown as { _handle: { fd: number } })._handle.fd;
     const daemon = daemonCommand(require.main?.filename ?? process.argv[1]);
-    const child = spawn(process.execPath, [...daemon.nodeArgs, ...daemonArgs(flags, sock)], {
+    const child = spawn(process.execPath, [...daemon.nodeArgs, ...daemonArgs(flags, sock, protocol)], {
       cwd: bundle,
       detached: true,
       // Never our stdout/stderr: containerd reads them to EOF and would wait for the daemon.
@@ -122,7 +168,6 @@ export async function start(flags: ShimFlags): Promise<number> {
     child.unref();
     if (child.pid) inheritOomScore(child.pid);
   }
-  writeAddress(bundle, address);
-  fs.writeSync(1, address);
+  announce(plan);
   return 0;
 }

@@ -9,7 +9,15 @@ import * as path from 'path';
 import * as util from 'util';
 import { DataType, define, open } from 'ffi-rs';
 import type { LaunchPlan } from '../sandbox/launch-plan';
-import { ExitRecord, HostMount, NativeError, NativeRuntime, OomRegistration, SpawnedProcess } from '../sandbox/native-api';
+import {
+  DeviceFilterRules,
+  ExitRecord,
+  HostMount,
+  NativeError,
+  NativeRuntime,
+  OomRegistration,
+  SpawnedProcess,
+} from '../sandbox/native-api';
 import { packageRoot } from '../package-root';
 
 const LIBRARY = 'burrow_native';
@@ -29,6 +37,9 @@ type NativeFns = {
   oomRegister(dir: string, out: Buffer): number;
   oomUnregister(token: number): number;
   oomRegistered(): number;
+  deviceFilter(dir: string, rulesJson: string, out: Buffer): number;
+  devicePrograms(dir: string, out: Buffer): number;
+  bpfProgramExists(id: number): number;
 };
 
 function libraryPath(): string {
@@ -77,6 +88,17 @@ function loadLibrary(): NativeFns {
     },
     burrow_oom_unregister: { library: LIBRARY, retType: DataType.I32, paramsType: [DataType.I32] },
     burrow_oom_registered: { library: LIBRARY, retType: DataType.I32, paramsType: [] },
+    burrow_cgroup_device_filter: {
+      library: LIBRARY,
+      retType: DataType.I32,
+      paramsType: [DataType.String, DataType.String, DataType.U8Array, DataType.I32],
+    },
+    burrow_cgroup_device_programs: {
+      library: LIBRARY,
+      retType: DataType.I32,
+      paramsType: [DataType.String, DataType.U8Array, DataType.I32],
+    },
+    burrow_bpf_program_exists: { library: LIBRARY, retType: DataType.I32, paramsType: [DataType.I32] },
   });
   return {
     spawn: (plan, out) => fns.burrow_spawn([plan, out, out.length]),
@@ -91,6 +113,9 @@ function loadLibrary(): NativeFns {
     oomRegister: (dir, out) => fns.burrow_oom_register([dir, out, out.length]),
     oomUnregister: (token) => fns.burrow_oom_unregister([token]),
     oomRegistered: () => fns.burrow_oom_registered([]),
+    deviceFilter: (dir, rulesJson, out) => fns.burrow_cgroup_device_filter([dir, rulesJson, out, out.length]),
+    devicePrograms: (dir, out) => fns.burrow_cgroup_device_programs([dir, out, out.length]),
+    bpfProgramExists: (id) => fns.burrow_bpf_program_exists([id]),
   };
 }
 
@@ -354,6 +379,30 @@ export class FfiNativeRuntime implements NativeRuntime {
         this.fns.oomUnregister(token);
       },
     };
+  }
+
+  attachDeviceFilter(dir: string, rules: DeviceFilterRules): number {
+    const out = Buffer.alloc(OUT_SIZE);
+    const id = this.fns.deviceFilter(dir, JSON.stringify(rules), out);
+    if (id < 0) {
+      throw new NativeError(`cgroup ${dir}: device rules: ${cString(out) || errnoMessage(-id)}`, errnoName(-id), -id);
+    }
+    return id;
+  }
+
+  /** Ids of the device programs attached to the cgroup v2 directory `dir` (tests, leak checks). */
+  devicePrograms(dir: string): number[] {
+    const out = Buffer.alloc(OUT_SIZE);
+    const rc = this.fns.devicePrograms(dir, out);
+    if (rc < 0) throw new NativeError(`cgroup ${dir}: ${cString(out) || errnoMessage(-rc)}`, errnoName(-rc), -rc);
+    return cString(out).split(' ').filter(Boolean).map(Number);
+  }
+
+  /** Whether the bpf program with this id still exists (leak checks). */
+  bpfProgramExists(id: number): boolean {
+    const rc = this.fns.bpfProgramExists(id);
+    if (rc < 0) throw new NativeError(`bpf program ${id}: ${errnoMessage(-rc)}`, errnoName(-rc), -rc);
+    return rc === 1;
   }
 
   /** Live OOM registrations in the native monitor (for leak checks). */

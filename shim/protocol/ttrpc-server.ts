@@ -7,29 +7,11 @@
 import * as net from 'net';
 import type * as protobuf from 'protobufjs';
 import { decodeMessage, encodeMessage } from './proto-registry';
+import { CallContext, Logger, MethodEntry, UnaryHandler, unaryMethods } from './rpc-service';
 import { Code, StatusLike, statusFromError } from './status';
 import { encodeFrame, FrameHeader, FrameReader, MAX_MESSAGE_SIZE, MessageType } from './ttrpc-frame';
 
-export interface Logger {
-  debug(msg: string, meta?: object): void;
-  info(msg: string, meta?: object): void;
-  warn(msg: string, meta?: object): void;
-  error(msg: string, meta?: object): void;
-}
-
-export interface CallContext {
-  service: string;
-  method: string;
-  /** Request metadata; a key may repeat. */
-  metadata: Map<string, string[]>;
-  /** Value of `containerd-namespace-ttrpc`, if sent. */
-  namespace?: string;
-  /** Absolute deadline (Date.now() scale) derived from timeout_nano, if any. */
-  deadlineMs?: number;
-}
-
-// The request/response shapes are defined by the .proto method signature.
-export type UnaryHandler = (request: any, ctx: CallContext) => Promise<any>;
+export type { CallContext, Logger, UnaryHandler } from './rpc-service';
 
 export const NAMESPACE_METADATA_KEY = 'containerd-namespace-ttrpc';
 
@@ -40,11 +22,6 @@ interface RequestEnvelope {
   payload: Uint8Array;
   timeout_nano: number;
   metadata: Array<{ key: string; value: string }>;
-}
-
-interface MethodEntry {
-  requestType: string;
-  responseType: string;
 }
 
 interface ServiceEntry {
@@ -104,21 +81,7 @@ export class TtrpcServer {
     if (this.services.has(name)) {
       throw new Error(`ttrpc: service ${name} already registered`);
     }
-    const methods = new Map<string, MethodEntry>();
-    for (const method of service.methodsArray) {
-      if (method.requestStream || method.responseStream) {
-        // Streaming needs ttrpc 1.2 framing we do not implement; calls get "method X".
-        this.logger.warn('ttrpc: skipping streaming method', { service: name, method: method.name });
-        continue;
-      }
-      method.resolve();
-      const req = method.resolvedRequestType;
-      const res = method.resolvedResponseType;
-      if (req === null || res === null) {
-        throw new Error(`ttrpc: ${name}/${method.name}: unresolved request or response type`);
-      }
-      methods.set(method.name, { requestType: stripDot(req.fullName), responseType: stripDot(res.fullName) });
-    }
+    const methods = unaryMethods(name, service, this.logger);
     for (const key of Object.keys(impl)) {
       if (!methods.has(key)) {
         this.logger.warn('ttrpc: handler has no matching method in the proto service', { service: name, method: key });
@@ -382,10 +345,6 @@ function buildContext(request: RequestEnvelope): CallContext {
   if (ns !== undefined) ctx.namespace = ns[0];
   if (request.timeout_nano > 0) ctx.deadlineMs = Date.now() + request.timeout_nano / 1e6;
   return ctx;
-}
-
-function stripDot(fullName: string): string {
-  return fullName.startsWith('.') ? fullName.slice(1) : fullName;
 }
 
 function describeAddress(listener: net.Server): string {

@@ -77,7 +77,10 @@ export interface LaunchPlan {
   cloneFlags: number;
   joinNamespaces: NamespaceJoin[];
   rootfs: string | null;
+  /** Propagation of "/" before the rootfs is bound and pivoted to (default rslave, as runc). */
   rootPropagation: number;
+  /** linux.rootfsPropagation again on the container's own "/" after pivot_root; 0 = none. */
+  rootPropagationAfterPivot: number;
   readonlyRoot: boolean;
   mounts: MountOp[];
   /** Mount operations after devices and symlinks (read-only remounts of what they live in). */
@@ -180,15 +183,14 @@ function planNamespaces(spec: OciSpec): NamespacePlan {
   if (plan.created.has('user') && !((spec.linux?.uidMappings?.length ?? 0) > 0 && (spec.linux?.gidMappings?.length ?? 0) > 0)) {
     throw invalidArgument('linux.uidMappings/gidMappings: a new user namespace needs both uid and gid mappings');
   }
-  if (plan.joined.has('user')) {
-    // Namespaces created by clone3 before the setns would belong to the host's user namespace.
-    throw invalidArgument('linux.namespaces: joining a user namespace by path is not supported yet');
+  // A joined user namespace is mapped already; its mappings in the spec are accepted (runc
+  // 1.1.5 requires them) and not written.
+  if (hasMappings && !plan.present.has('user')) {
+    throw invalidArgument('linux.uidMappings/gidMappings: mappings need a user namespace in linux.namespaces');
   }
-  if (hasMappings && !plan.created.has('user')) {
-    throw invalidArgument('linux.uidMappings/gidMappings: mappings need a new user namespace in linux.namespaces');
-  }
-  if (!plan.created.has('mount')) {
-    throw invalidArgument('linux.namespaces: a new mount namespace is required to set up the container rootfs');
+  if (!plan.present.has('mount')) {
+    // runc chroots without one; Burrow always pivots, in a new or joined mount namespace.
+    throw invalidArgument('linux.namespaces: a mount namespace (new or joined by path) is required to set up the container rootfs');
   }
   plan.joins = JOIN_ORDER.filter((t) => joins.has(t)).map((t) => joins.get(t)!);
   return plan;
@@ -392,12 +394,16 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     throw invalidArgument('hostname: setting a hostname needs a uts namespace of the container\'s own');
   }
   let rootPropagation = L.MS_SLAVE | L.MS_REC;
+  let rootPropagationAfterPivot = 0;
   const rp = spec.linux?.rootfsPropagation;
   if (rp) {
     const flags = propagationFlags(rp);
     if (flags === undefined) throw invalidArgument(`linux.rootfsPropagation: unknown value ${JSON.stringify(rp)}`);
-    if (flags & L.MS_SHARED) throw invalidArgument(`linux.rootfsPropagation: ${rp} is not supported yet`);
     rootPropagation = flags;
+    // Before pivot_root the flags apply to the host's "/" copy, and the rootfs' bind is made
+    // private for pivot_root: shared and unbindable are applied again to the new "/", as runc
+    // does since 1.2.7/1.3 (runc#4724, fixing runc#1755; runc 1.1.5 leaves "/" private).
+    if (flags & (L.MS_SHARED | L.MS_UNBINDABLE)) rootPropagationAfterPivot = flags;
   }
   const rootfs = path.isAbsolute(spec.root!.path) ? spec.root!.path : path.join(bundle, spec.root!.path);
   const planned = (spec.mounts ?? []).map((m, i) =>
@@ -421,6 +427,7 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     joinNamespaces: ns.joins,
     rootfs,
     rootPropagation,
+    rootPropagationAfterPivot,
     readonlyRoot: spec.root!.readonly === true,
     mounts,
     lateMounts,
@@ -446,8 +453,8 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     consoleRows: proc.consoleSize?.height ?? 0,
     consoleCols: proc.consoleSize?.width ?? 0,
     waitForStart: true,
-    uidMappings: idMappings(spec.linux?.uidMappings, 'linux.uidMappings'),
-    gidMappings: idMappings(spec.linux?.gidMappings, 'linux.gidMappings'),
+    uidMappings: ns.created.has('user') ? idMappings(spec.linux?.uidMappings, 'linux.uidMappings') : [],
+    gidMappings: ns.created.has('user') ? idMappings(spec.linux?.gidMappings, 'linux.gidMappings') : [],
     sysctl: sysctlOps(spec.linux?.sysctl, ns.created, ns.joined),
     personality: personality(spec),
     pauseBeforePivot: ['prestart', 'createRuntime', 'createContainer'].some((k) => (spec.hooks?.[k]?.length ?? 0) > 0),
@@ -517,6 +524,7 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
     })),
     rootfs: null,
     rootPropagation: 0,
+    rootPropagationAfterPivot: 0,
     readonlyRoot: false,
     mounts: [],
     lateMounts: [],

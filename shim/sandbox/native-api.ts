@@ -50,7 +50,27 @@ export interface OomRegistration {
   close(): void;
 }
 
-export interface NativeRuntime {
+/**
+ * A cgroup's device rules reduced to a default and exceptions (cgroups/device-rules.ts
+ * DeviceState, exceptions parsed): what the cgroup v2 device program is built from.
+ */
+export interface DeviceFilterRules {
+  defaultAllow: boolean;
+  /** Each takes the other action than the default; major/minor -1 = any. */
+  exceptions: Array<{ type: 'b' | 'c'; major: number; minor: number; access: string }>;
+}
+
+/** Attaches cgroup v2 device programs (implemented by NativeRuntime). */
+export interface CgroupDeviceFilter {
+  /**
+   * Makes `rules` the device rules of the cgroup v2 directory `dir`: an eBPF program
+   * (BPF_PROG_TYPE_CGROUP_DEVICE) replacing the one attached before. Returns its program id;
+   * throws a NativeError naming the failed step.
+   */
+  attachDeviceFilter(dir: string, rules: DeviceFilterRules): number;
+}
+
+export interface NativeRuntime extends CgroupDeviceFilter {
   spawn(plan: LaunchPlan): SpawnedProcess;
   /** Signals a process we spawned; throws an error with code 'ESRCH' once it has been reaped. */
   signal(pid: number, signal: number): void;

@@ -146,7 +146,7 @@ export class Sandbox {
       sb.io = ProcessIO.open(sb.rec.stdio, `container ${opts.id}`);
       // The cgroup exists with its limits before the init does; its paths are persisted first,
       // so that every later failure (and the delete helper) removes it.
-      sb.cgroup = openCgroup(deps.cgroups, opts.id, opts.namespace, spec);
+      sb.cgroup = openCgroup(deps.cgroups, opts.id, opts.namespace, spec, deps.native);
       sb.rec.cgroupPaths = sb.cgroup?.paths;
       sb.persist();
       const plan = buildInitPlan({ id: opts.id, bundle: opts.bundle, spec, stdio: sb.io.fds, cgroupDirs: sb.cgroup?.paths });
@@ -361,7 +361,8 @@ export class Sandbox {
 
   /**
    * New resources for the container's cgroup (Update: JSON linux.resources). Allowed while
-   * created, running or paused, as with runc. Device rules cannot change (see checkDevicesUnchanged).
+   * created, running or paused, as with runc. Device rules: replaced on cgroup v2 (a new device
+   * program), unchangeable on v1 (see checkDevicesUnchanged).
    */
   update(raw: unknown): void {
     const { status, id } = this.rec;
@@ -371,7 +372,7 @@ export class Sandbox {
     let res: CgroupResources;
     try {
       res = parseResources(raw);
-      this.checkDevicesUnchanged(res);
+      if (cgroup.version === 1) this.checkDevicesUnchanged(res);
       cgroup.update(res);
     } catch (err) {
       // Every error of an update names the container (the field-level checks do not know it).

@@ -13,6 +13,7 @@ const EMPTY: ShimFlags = {
   publishBinary: '',
   bundle: '',
   socket: '',
+  protocol: '',
   debug: false,
   version: false,
   info: false,
@@ -123,6 +124,12 @@ describe('cli: daemonArgs', () => {
     assert.ok(!args.includes('-debug'));
     assert.ok(!args.includes('-publish-binary'));
     assert.deepEqual(parseFlags(args), { ...start, socket: SOCK, action: 'serve' });
+  });
+
+  it('passes a gRPC transport on, and leaves the ttrpc default implicit', () => {
+    const start = parseFlags(['-namespace', 'k8s.io', '-address', '/run/containerd/containerd.sock', '-id', 'x', 'start']);
+    assert.ok(!daemonArgs(start, SOCK, 'ttrpc').includes('-protocol'));
+    assert.deepEqual(parseFlags(daemonArgs(start, SOCK, 'grpc')), { ...start, socket: SOCK, protocol: 'grpc', action: 'serve' });
   });
 
   it('keeps values that look like flags', () => {

@@ -5,7 +5,15 @@ import * as fs from 'fs';
 
 import type { LaunchPlan } from '../../shim/sandbox/launch-plan';
 import * as L from '../../shim/sandbox/linux';
-import { ExitRecord, HostMount, NativeError, NativeRuntime, OomRegistration, SpawnedProcess } from '../../shim/sandbox/native-api';
+import {
+  DeviceFilterRules,
+  ExitRecord,
+  HostMount,
+  NativeError,
+  NativeRuntime,
+  OomRegistration,
+  SpawnedProcess,
+} from '../../shim/sandbox/native-api';
 
 const SIGKILL = 9;
 
@@ -216,6 +224,15 @@ export class FakeNative implements NativeRuntime {
 
   /** OOM registrations (cgroup v1 eventfds) by memory cgroup directory; closed ones are removed. */
   readonly oomWatches = new Map<string, () => void>();
+  /** Every attachDeviceFilter call, in order; ids count up from 1. */
+  readonly deviceFilters: Array<{ dir: string; rules: DeviceFilterRules; id: number }> = [];
+
+  attachDeviceFilter(dir: string, rules: DeviceFilterRules): number {
+    const id = this.deviceFilters.length + 1;
+    this.deviceFilters.push({ dir, rules, id });
+    return id;
+  }
+
   /** Set to make the next watchOom throw it. */
   oomWatchError?: Error;
 

@@ -154,7 +154,7 @@ describe('cgroup ops: update writes', () => {
   });
 
   it('v2: no device checks; a quota alone keeps the period, a period alone keeps the quota', () => {
-    const upd = (r: unknown, cpuMaxNow?: string) => files(v2Writes(res(r), [], { cpuMaxNow }));
+    const upd = (r: unknown, cpuMaxNow?: string) => files(v2Writes(res(r), { cpuMaxNow }));
     assert.deepEqual(upd({ devices: [{ allow: false, access: 'rwm' }], cpu: { quota: 25000 } }), [['cpu.max', '25000']]);
     assert.deepEqual(upd({ cpu: { period: 50000 } }, '30000 100000\n'), [['cpu.max', '30000 50000']]);
     assert.deepEqual(upd({ cpu: { period: 50000 } }, 'max 100000\n'), [['cpu.max', 'max 50000']]);

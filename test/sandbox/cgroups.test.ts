@@ -11,7 +11,7 @@ import { byteLimitCheck, CgroupWrite } from '../../shim/sandbox/cgroups/cgroup-w
 import { CgroupfsDriver } from '../../shim/sandbox/cgroups/cgroupfs-driver';
 import { cgroupLocation, cleanPath, expandSlice, systemdCgroupPath } from '../../shim/sandbox/cgroups/cgroups-path';
 import {
-  allowsAll, deviceState, effectiveDeviceRules, expectedDevicesList, RUNC_DEFAULT_DEVICE_RULES, v1DeviceWrites,
+  allowsAll, deviceFilterRules, deviceState, effectiveDeviceRules, expectedDevicesList, RUNC_DEFAULT_DEVICE_RULES, v1DeviceWrites,
 } from '../../shim/sandbox/cgroups/device-rules';
 import {
   cgroupMode, CgroupMount, dirIn, HostCgroups, parseCgroupMounts, parseProcCgroup, v1Hierarchies,
@@ -539,10 +539,19 @@ describe('cgroups: linux.resources → cgroup v2 files', () => {
     invalid(() => v2Writes(res({ blockIO: { weightDevice: [{ major: 8, minor: 0, leafWeight: 100 }] } })), /weightDevice\[0\]\.leafWeight/);
   });
 
-  it('refuses device rules it cannot enforce (no eBPF), accepts allow-all', () => {
-    invalid(() => v2Writes(parseResources(defaultSpec().linux!.resources)), /linux\.resources\.devices: on cgroup v2 device rules need an eBPF device program.*12 allowed device patterns/);
-    invalid(() => v2Writes(parseResources({})), /linux\.resources\.devices: .*cannot be enforced/);
+  it('writes no file for device rules (they become an eBPF program, see the manager)', () => {
+    const fromDefault = v2Writes(parseResources(defaultSpec().linux!.resources));
+    assert.ok(fromDefault.every((w) => w.controller !== 'devices'), JSON.stringify(fromDefault));
     assert.deepEqual(v2Writes(res({})), []);
+  });
+
+  it('turns the reduced device rules into the device program\'s input', () => {
+    const state = deviceState(effectiveDeviceRules([{ allow: false, type: 'a', major: -1, minor: -1, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rw' }]));
+    const rules = deviceFilterRules(state);
+    assert.equal(rules.defaultAllow, false);
+    assert.deepEqual(rules.exceptions[0], { type: 'b', major: -1, minor: -1, access: 'm' });
+    assert.ok(rules.exceptions.some((e) => e.type === 'c' && e.major === 1 && e.minor === 3 && e.access === 'rwm'), JSON.stringify(rules));
+    assert.ok(rules.exceptions.some((e) => e.type === 'c' && e.major === 136 && e.minor === -1), JSON.stringify(rules));
   });
 });
 
@@ -610,6 +619,35 @@ describe('cgroups: managers over a plain directory tree (no cgroupfs needed)', (
     m.create();
     invalid(() => m.apply(parseResources({ devices: [{ allow: true, access: 'rwm' }], pids: { limit: 5 } })),
       new RegExp(`container c1: linux\\.resources\\.pids\\.limit: the pids controller is not available in the cgroup v2 hierarchy on ${mp} \\(its cgroup\\.controllers: "hugetlb"\\)`));
+  });
+
+  it('a v2 manager attaches its device rules (runc\'s defaults, linux.devices) as a program, and an update replaces them', () => {
+    const mp = path.join(tmp, 'v2dev');
+    fs.mkdirSync(mp);
+    fs.writeFileSync(path.join(mp, 'cgroup.controllers'), '');
+    const native = new FakeNative();
+    const dir = path.join(mp, 'default', 'c1');
+    const m = new V2CgroupManager('c1', { mountPoint: mp, root: '/', version: 2, controllers: [] }, dir, () => [], native);
+    m.create();
+    const deny = { allow: false, type: 'c', major: 1, minor: 3, access: 'rw' };
+    m.apply(parseResources({ devices: [{ allow: true, access: 'rwm' }, deny] }));
+    assert.equal(native.deviceFilters.length, 1);
+    assert.equal(native.deviceFilters[0].dir, dir);
+    assert.equal(m.deviceProgramId, 1);
+    // The spec's allow-all then deny, then runc's defaults: allow /dev/null again (c 1:3 rwm).
+    assert.deepEqual(native.deviceFilters[0].rules, deviceFilterRules(deviceState(effectiveDeviceRules(parseResources({ devices: [{ allow: true, access: 'rwm' }, deny] }).devices))));
+    m.update(parseResources({ devices: [{ allow: false, access: 'rwm' }] }));
+    assert.equal(native.deviceFilters.length, 2);
+    assert.equal(native.deviceFilters[1].rules.defaultAllow, false);
+    assert.equal(m.deviceProgramId, 2);
+    // An update without device rules leaves the program alone.
+    m.update(parseResources({}));
+    assert.equal(native.deviceFilters.length, 2);
+    // Without the native layer, only allow-all can be accepted.
+    const bare = new V2CgroupManager('c2', { mountPoint: mp, root: '/', version: 2, controllers: [] }, path.join(mp, 'default', 'c2'));
+    bare.create();
+    invalid(() => bare.apply(parseResources({})), /container c2: linux\.resources\.devices: on cgroup v2 device rules need an eBPF device program/);
+    bare.apply(parseResources({ devices: [{ allow: true, access: 'rwm' }] }));
   });
 });
 
@@ -745,7 +783,7 @@ describe('cgroups: the sandbox and its cgroup', () => {
       s.linux!.resources = { ...s.linux!.resources, memory: { limit: 64 * MiB } };
     }));
     const m = driver.managers[0];
-    assert.deepEqual(driver.requests, [{ id: 'c1', namespace: NS, cgroupsPath: '/default/c1' }]);
+    assert.deepEqual(driver.requests, [{ id: 'c1', namespace: NS, cgroupsPath: '/default/c1', deviceFilter: native }]);
     assert.deepEqual(m.calls, ['create', 'apply', `add ${sb.pid}`]);
     assert.equal(m.spawnedAtApply, 0, 'limits are in place before the init is cloned');
     assert.equal(m.applied!.memory!.limit, 64 * MiB);

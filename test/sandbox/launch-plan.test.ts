@@ -162,8 +162,24 @@ describe('sandbox: buildInitPlan', () => {
       assert.equal(p.cloneFlags, L.CLONE_NEWNS);
     });
 
-    it('refuses to join a user namespace by path, clearly', () => {
-      assertInvalid(() => plan((s) => s.linux!.namespaces!.push({ type: 'user', path: '/proc/7/ns/user' })), 'joining a user namespace');
+    it('joins a user namespace by path first and a mount namespace last', () => {
+      const p = plan((s) => {
+        s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'mount' ? { type: 'mount', path: '/run/x/mnt' } : n));
+        s.linux!.namespaces!.push({ type: 'user', path: '/run/x/user' });
+      });
+      assert.deepEqual(p.joinNamespaces.map((j) => j.path), ['/run/x/user', '/run/x/mnt']);
+      assert.deepEqual(p.joinNamespaces.map((j) => j.flag), [L.CLONE_NEWUSER, L.CLONE_NEWNS]);
+      assert.equal(p.cloneFlags & (L.CLONE_NEWUSER | L.CLONE_NEWNS), 0);
+      assert.deepEqual(p.uidMappings, []);
+    });
+
+    it('accepts id mappings for a joined user namespace (as runc 1.1.5 wants them) and writes none', () => {
+      const p = plan((s) => {
+        s.linux!.namespaces!.push({ type: 'user', path: '/run/x/user' });
+        s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      });
+      assert.deepEqual([p.uidMappings, p.gidMappings], [[], []]);
     });
 
     it('takes HOME from the container\'s /etc/passwd when the spec sets none', () => {
@@ -206,18 +222,9 @@ describe('sandbox: buildInitPlan', () => {
       );
     });
 
-    it('rejects a spec without a new mount namespace', () => {
+    it('rejects a spec without a mount namespace', () => {
       assertInvalid(
         () => plan((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount'))),
-        'linux.namespaces',
-        'mount namespace',
-      );
-      // Joining one is not enough either: the rootfs is set up in a mount namespace of our own.
-      assertInvalid(
-        () =>
-          plan((s) => {
-            s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'mount' ? { type: 'mount', path: '/proc/1/ns/mnt' } : n));
-          }),
         'linux.namespaces',
         'mount namespace',
       );
@@ -557,24 +564,26 @@ describe('sandbox: buildInitPlan', () => {
   });
 
   describe('rootfsPropagation', () => {
-    const cases: Array<[string, number]> = [
-      ['private', L.MS_PRIVATE],
-      ['rprivate', L.MS_PRIVATE | L.MS_REC],
-      ['slave', L.MS_SLAVE],
-      ['rslave', L.MS_SLAVE | L.MS_REC],
-      ['unbindable', L.MS_UNBINDABLE],
-      ['runbindable', L.MS_UNBINDABLE | L.MS_REC],
+    const cases: Array<[string, number, number]> = [
+      ['private', L.MS_PRIVATE, 0],
+      ['rprivate', L.MS_PRIVATE | L.MS_REC, 0],
+      ['slave', L.MS_SLAVE, 0],
+      ['rslave', L.MS_SLAVE | L.MS_REC, 0],
+      ['shared', L.MS_SHARED, L.MS_SHARED],
+      ['rshared', L.MS_SHARED | L.MS_REC, L.MS_SHARED | L.MS_REC],
+      ['unbindable', L.MS_UNBINDABLE, L.MS_UNBINDABLE],
+      ['runbindable', L.MS_UNBINDABLE | L.MS_REC, L.MS_UNBINDABLE | L.MS_REC],
     ];
-    for (const [value, flags] of cases) {
-      it(`maps ${value}`, () => {
-        assert.equal(plan((s) => (s.linux!.rootfsPropagation = value)).rootPropagation, flags);
+    for (const [value, flags, after] of cases) {
+      it(`maps ${value} (before pivot_root, and ${after ? 'again after it' : 'not again after it'})`, () => {
+        const p = plan((s) => (s.linux!.rootfsPropagation = value));
+        assert.equal(p.rootPropagation, flags);
+        assert.equal(p.rootPropagationAfterPivot, after);
       });
     }
 
-    it('rejects shared propagation as unsupported', () => {
-      for (const v of ['shared', 'rshared']) {
-        assertInvalid(() => plan((s) => (s.linux!.rootfsPropagation = v)), 'linux.rootfsPropagation', v);
-      }
+    it('applies nothing after pivot_root without rootfsPropagation', () => {
+      assert.equal(plan().rootPropagationAfterPivot, 0);
     });
 
     it('rejects an unknown value', () => {

@@ -19,7 +19,7 @@ export class CgroupfsDriver implements CgroupDriver {
     const mode = cgroupMode(host.mounts);
     if (mode === 'v2') {
       const mount = host.mounts.find((m) => m.version === 2 && m.mountPoint === CGROUP_ROOT)!;
-      return new V2CgroupManager(req.id, mount, dirIn(mount, loc, host.own.get(''), true));
+      return new V2CgroupManager(req.id, mount, dirIn(mount, loc, host.own.get(''), true), undefined, req.deviceFilter);
     }
     const dirs: CgroupDir[] = v1Hierarchies(host.mounts).map((mount) => {
       const key = mount.controllers.join(',');

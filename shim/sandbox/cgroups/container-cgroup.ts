@@ -2,6 +2,7 @@
 // leaves behind, and removing recorded cgroup directories when only the state file is left
 // (the `delete` helper after the shim died).
 
+import type { CgroupDeviceFilter } from '../native-api';
 import type { Logger } from '../../log/logger';
 import type { OciSpec } from '../oci-spec';
 import { removeCgroupDir, signalAll } from './cgroupfs';
@@ -14,9 +15,15 @@ const SIGKILL = 9;
  * The shim always has a driver (cli/serve.ts); only the sandbox's unit tests, whose fake native
  * runtime has no real processes to put in a cgroup, run without one.
  */
-export function openCgroup(driver: CgroupDriver | undefined, id: string, namespace: string, spec: OciSpec): CgroupManager | undefined {
+export function openCgroup(
+  driver: CgroupDriver | undefined,
+  id: string,
+  namespace: string,
+  spec: OciSpec,
+  deviceFilter?: CgroupDeviceFilter,
+): CgroupManager | undefined {
   if (!driver) return undefined;
-  const cgroup = driver.forContainer({ id, namespace, cgroupsPath: spec.linux?.cgroupsPath });
+  const cgroup = driver.forContainer({ id, namespace, cgroupsPath: spec.linux?.cgroupsPath, deviceFilter });
   cgroup.create();
   return cgroup;
 }

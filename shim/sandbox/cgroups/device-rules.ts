@@ -3,6 +3,7 @@
 // devices emulator), so it can be written from scratch and checked against devices.list.
 
 import { invalidArgument } from '../errors';
+import type { DeviceFilterRules } from '../native-api';
 import type { OciDevice } from '../oci-spec';
 import type { DeviceRule } from './resources';
 
@@ -122,4 +123,17 @@ export function v1DeviceWrites(state: DeviceState): Array<{ file: 'devices.allow
  */
 export function expectedDevicesList(state: DeviceState): string[] {
   return state.defaultAllow ? ['a *:* rwm'] : [...state.exceptions];
+}
+
+/** `state` as the cgroup v2 device program takes it (exceptions parsed back, `*` as -1). */
+export function deviceFilterRules(state: DeviceState): DeviceFilterRules {
+  return {
+    defaultAllow: state.defaultAllow,
+    exceptions: state.exceptions.map((e) => {
+      const m = /^([bc]) (\*|\d+):(\*|\d+) ([rwm]+)$/.exec(e);
+      if (!m) throw new Error(`device rule ${JSON.stringify(e)} cannot be put in a device program`);
+      const n = (s: string) => (s === '*' ? -1 : Number(s));
+      return { type: m[1] as 'b' | 'c', major: n(m[2]), minor: n(m[3]), access: m[4] };
+    }),
+  };
 }

@@ -3,6 +3,7 @@
 // the write loop both versions share.
 
 import { SandboxError, invalidArgument } from '../errors';
+import type { CgroupDeviceFilter } from '../native-api';
 import type { OciDevice } from '../oci-spec';
 import { cgroupFileExists, CgroupFileError, readCgroupFile, writeCgroupFile } from './cgroupfs';
 import type { CgroupWrite } from './cgroup-write';
@@ -32,8 +33,9 @@ export interface CgroupManager {
   /** Kills what is left and removes the directories (only those create() made or adopted). */
   destroy(): Promise<void>;
   /**
-   * New limits for the running container (Update), refused by field like apply()'s; device
-   * rules are not rewritten (the sandbox refuses an update that asks for other ones).
+   * New limits for the running container (Update), refused by field like apply()'s. Device
+   * rules: v2 replaces its device program with the update's; v1 does not rewrite them (the
+   * sandbox refuses an update that asks for other ones there).
    */
   update(resources: CgroupResources): void;
   /** Freezes every process of the cgroup (Pause); resolves once the kernel reports it frozen. */
@@ -57,6 +59,8 @@ export interface CgroupRequest {
   namespace: string;
   /** linux.cgroupsPath as in the spec (empty or absent: the container id, below the shim's cgroup). */
   cgroupsPath?: string;
+  /** Attaches cgroup v2 device programs (the native layer); v1 managers do not need it. */
+  deviceFilter?: CgroupDeviceFilter;
 }
 
 /** Makes the manager of one container's cgroup; nothing is created before create(). */

@@ -3,9 +3,7 @@
 // has no file for is refused here, by field, instead of being dropped as runc drops some.
 
 import { invalidArgument } from '../errors';
-import type { OciDevice } from '../oci-spec';
 import { CgroupWrite, write } from './cgroup-write';
-import { allowsAll, deviceState, effectiveDeviceRules } from './device-rules';
 import type { CgroupResources, ThrottleDevice } from './resources';
 import { pidsMax, rdmaLines } from './v1-files';
 
@@ -142,28 +140,9 @@ function ioWrites(b: NonNullable<CgroupResources['blockIO']>): CgroupWrite[] {
   return out;
 }
 
-/**
- * Device rules: cgroup v2 has no devices.allow; runc attaches an eBPF program
- * (BPF_PROG_TYPE_CGROUP_DEVICE) instead, which Burrow cannot load (no bpf(2) in its native
- * layer yet). Rules that restrict anything are therefore refused rather than left unenforced:
- * with CAP_MKNOD (in containerd's default set) a container could otherwise mknod and open the
- * host's disks. Only rules that end in "allow everything" (privileged containers) pass.
- */
-export function checkV2Devices(res: CgroupResources, linuxDevices: OciDevice[] = []): void {
-  const state = deviceState(effectiveDeviceRules(res.devices, linuxDevices));
-  if (allowsAll(state)) return;
-  throw invalidArgument(
-    `${F}.devices: on cgroup v2 device rules need an eBPF device program, which Burrow cannot attach yet; ` +
-      `these rules (with runc's defaults: ${state.exceptions.length} allowed device patterns, everything else denied) ` +
-      'cannot be enforced, so the container is refused (only rules that allow all devices are accepted on cgroup v2)',
-  );
-}
-
 /** Every write for a new v2 cgroup, in runc's fs2 order (pids, memory, io, cpu, cpuset, hugetlb, rdma, unified). */
-export function v2Writes(res: CgroupResources, linuxDevices: OciDevice[] = [], update?: V2UpdateOptions): CgroupWrite[] {
-  // An update leaves the device rules as they were at create (the sandbox checks that it does
-  // not ask for others), and those were checked then.
-  if (!update) checkV2Devices(res, linuxDevices);
+export function v2Writes(res: CgroupResources, update?: V2UpdateOptions): CgroupWrite[] {
+  // Device rules are not files on cgroup v2: the manager attaches them as an eBPF program.
   if (res.network?.classID !== undefined || res.network?.priorities) {
     throw invalidArgument(`${F}.network: net_cls and net_prio do not exist on cgroup v2`);
   }

@@ -4,9 +4,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { failedPrecondition, invalidArgument, notFound } from '../errors';
+import type { CgroupDeviceFilter } from '../native-api';
 import type { OciDevice } from '../oci-spec';
 import { cgroupFileExists, CgroupFileError, readCgroupFile, readProcs, makeLevels, removeCgroupDir, signalAll, writeCgroupFile } from './cgroupfs';
 import type { CgroupWrite } from './cgroup-write';
+import { allowsAll, DeviceState, deviceFilterRules, deviceState, effectiveDeviceRules } from './device-rules';
 import { freezeV2, thawV2 } from './freezer';
 import type { CgroupMount } from './hierarchies';
 import { applyWrite, cgroupError, CgroupManager, CgroupStats, checkMemoryBeforeUpdate } from './manager';
@@ -24,14 +26,28 @@ const SIGKILL = 9;
 export class V2CgroupManager implements CgroupManager {
   readonly version = 2 as const;
   private owned = false;
+  /** linux.devices of the spec (they replace runc's default rule for their path), from apply(). */
+  private linuxDevices: OciDevice[] = [];
+  /** Id of the device program attached last. */
+  private deviceProgram?: number;
 
-  /** `hugePageSizes`: the host's, for Stats (replaceable for tests). */
+  /**
+   * `hugePageSizes`: the host's, for Stats (replaceable for tests). `deviceFilter` attaches the
+   * eBPF program that enforces device rules on v2 (the native layer; without it only rules that
+   * allow every device can be accepted).
+   */
   constructor(
     readonly id: string,
     readonly mount: CgroupMount,
     readonly dir: string,
     private readonly hugePageSizes: () => string[] = hostHugePageSizes,
+    private readonly deviceFilter?: CgroupDeviceFilter,
   ) {}
+
+  /** Id of the eBPF device program attached to the cgroup, once apply() attached one. */
+  get deviceProgramId(): number | undefined {
+    return this.deviceProgram;
+  }
 
   get paths(): string[] {
     return [this.dir];
@@ -87,17 +103,44 @@ export class V2CgroupManager implements CgroupManager {
   }
 
   apply(resources: CgroupResources, linuxDevices: OciDevice[] = []): void {
-    this.writeAll(v2Writes(resources, linuxDevices));
+    // Checked (and refused, by rule) before anything is written.
+    const devices = deviceState(effectiveDeviceRules(resources.devices, linuxDevices));
+    this.linuxDevices = linuxDevices;
+    this.writeAll(v2Writes(resources));
+    this.applyDevices(devices);
   }
 
+  /** Rules in an update replace the container's (the program is replaced, as runc's fs2 does). */
   update(resources: CgroupResources): void {
     let cpuMaxNow: string | undefined;
     if (resources.cpu?.period && !resources.cpu.quota && cgroupFileExists(this.dir, 'cpu.max')) {
       cpuMaxNow = readCgroupFile(this.dir, 'cpu.max');
     }
-    const writes = v2Writes(resources, [], { cpuMaxNow });
+    const writes = v2Writes(resources, { cpuMaxNow });
+    const devices = resources.devices.length > 0 ? deviceState(effectiveDeviceRules(resources.devices, this.linuxDevices)) : undefined;
     checkMemoryBeforeUpdate(this.id, resources, cgroupFileExists(this.dir, 'memory.current') ? this.dir : undefined, 'memory.current');
     this.writeAll(writes);
+    if (devices) this.applyDevices(devices);
+  }
+
+  /**
+   * cgroup v2 has no devices.allow: the rules (runc's defaults included) become an eBPF program
+   * attached to the cgroup, replacing the one before, as runc's fs2 manager does — also when
+   * they allow everything (a program that allows all).
+   */
+  private applyDevices(state: DeviceState): void {
+    if (!this.deviceFilter) {
+      if (allowsAll(state)) return;
+      throw invalidArgument(
+        `container ${this.id}: linux.resources.devices: on cgroup v2 device rules need an eBPF device program, and ` +
+          `this manager of ${this.dir} was made without the native layer that attaches one`,
+      );
+    }
+    try {
+      this.deviceProgram = this.deviceFilter.attachDeviceFilter(this.dir, deviceFilterRules(state));
+    } catch (err) {
+      throw cgroupError(this.id, 'linux.resources.devices', err);
+    }
   }
 
   async freeze(): Promise<void> {
