@@ -220,7 +220,9 @@ describe('installer on each containerd version', function () {
           const release = releaseDir(path.join(c.instanceDir, 'opt-burrow'), readManifest(payload));
           const shims = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
             try {
-              return readEnviron(Number(p)).get('TTRPC_ADDRESS') === c.ttrpcAddress && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('main.js');
+              // The daemon from the payload's snapshot (built with its node), or Node's `start`'s.
+              const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+              return readEnviron(Number(p)).get('TTRPC_ADDRESS') === c.ttrpcAddress && /shim-daemon\.blob|shim\.bundle\.js|main\.js/.test(cmdline);
             } catch {
               return false;
             }

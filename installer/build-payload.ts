@@ -5,12 +5,15 @@
 // winston, …), the protobuf descriptors and the native library. Layout, as the shim's
 // packageRoot() expects it:
 //
-//   bin/containerd-shim-burrow-v2   runs node/bin/node on dist/shim/cli/main.js (never PATH's node)
+//   bin/containerd-shim-burrow-v2   the repository's wrapper: it runs node/bin/node (never PATH's),
+//                                   answers `delete` and a pod's joins itself, and starts the
+//                                   daemon from dist/shim-daemon.blob (built here with that node)
 //   bin/burrow-installer            runs node/bin/node on dist/installer/cli.js
 //   bin/burrow-host-check           loads the native library as the shim does (run at install)
 //   lib/                            libraries the native library needs beyond glibc (libseccomp)
 //   node/bin/node
 //   package.json, dist/shim/**, dist/installer/**, dist/protos.json, protos/**
+//   dist/shim.bundle.js, dist/shim-daemon.blob(.json, .node)   the daemon's faster forms
 //   native/target/release/libburrow_native.so
 //   node_modules/**                 the closure of package.json's dependencies
 //   manifest.json                   sha256 of every file; its id names the release on the host
@@ -142,7 +145,8 @@ export function buildPayload(out: string, nodeBinary?: string): PayloadManifest 
   const root = repoRoot();
   const pkg = readJson<PackageJson>(path.join(root, 'package.json'));
   const lib = path.join(root, 'native', 'target', 'release', 'libburrow_native.so');
-  for (const need of [path.join(root, 'dist', 'shim', 'cli', 'main.js'), path.join(root, 'dist', 'protos.json'), lib]) {
+  const needs = ['shim/cli/main.js', 'protos.json', 'shim.bundle.js', 'shim-daemon-snapshot.js'].map((f) => path.join(root, 'dist', f));
+  for (const need of [...needs, lib]) {
     if (!fs.existsSync(need)) throw new Error(`payload: ${need} missing; run npm run build first`);
   }
   const node = nodeBinary ?? defaultNodeBinary(root);
@@ -162,6 +166,13 @@ export function buildPayload(out: string, nodeBinary?: string): PayloadManifest 
     copyFiltered(path.join(root, 'dist', 'shim'), path.join(tmp, 'dist', 'shim'), js);
     copyFiltered(path.join(root, 'dist', 'installer'), path.join(tmp, 'dist', 'installer'), js);
     fs.copyFileSync(path.join(root, 'dist', 'protos.json'), path.join(tmp, 'dist', 'protos.json'));
+    fs.copyFileSync(path.join(root, 'dist', 'shim.bundle.js'), path.join(tmp, 'dist', 'shim.bundle.js'));
+    // The snapshot loads only into the node binary that built it: the one shipped here.
+    execFileSync(
+      process.execPath,
+      [path.join(root, 'scripts', 'bundle.js'), '--snapshot-only', '--node', path.join(tmp, 'node', 'bin', 'node'), '--blob', path.join(tmp, 'dist', 'shim-daemon.blob')],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     // protos/ with their timestamps: dist/protos.json is used only while it is newer.
     copyFiltered(path.join(root, 'protos'), path.join(tmp, 'protos'), () => true);
     fs.utimesSync(path.join(tmp, 'dist', 'protos.json'), new Date(), new Date());
@@ -180,8 +191,9 @@ export function buildPayload(out: string, nodeBinary?: string): PayloadManifest 
     }
 
     fs.mkdirSync(path.join(tmp, 'bin'));
+    fs.copyFileSync(path.join(root, 'bin', 'containerd-shim-burrow-v2'), path.join(tmp, 'bin', 'containerd-shim-burrow-v2'));
+    fs.chmodSync(path.join(tmp, 'bin', 'containerd-shim-burrow-v2'), 0o755);
     for (const [name, script] of [
-      ['containerd-shim-burrow-v2', 'dist/shim/cli/main.js'],
       ['burrow-installer', 'dist/installer/cli.js'],
       ['burrow-host-check', 'dist/installer/host-check.js'],
     ]) {

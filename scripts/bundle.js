@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Build step, after tsc and gen-protos: the daemon's faster forms (see shim/cli/daemon-command.ts).
 //   dist/shim.bundle.js     every shim module in one file (ffi-rs, a native addon, stays outside)
-//   dist/shim-daemon.blob   a V8 startup snapshot of the daemon, built and checked with this Node;
-//                           dist/shim-daemon.blob.json says which Node that is.
+//   dist/shim-daemon.blob   a V8 startup snapshot of the daemon, built and checked with the Node
+//                           the wrapper runs (BURROW_NODE, or PATH's); .json/.node say which.
+// `--snapshot-only --node BIN --blob FILE`: only the snapshot, for another node binary (the
+// payload's, installer/build-payload.ts).
 'use strict';
 
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const esbuild = require('esbuild');
 
 const root = path.join(__dirname, '..');
 const dist = path.join(root, 'dist');
@@ -44,41 +45,81 @@ function nodeEnv() {
   return env;
 }
 
-async function main() {
-  const bundle = path.join(dist, 'shim.bundle.js');
-  await esbuild.build({ ...common, entryPoints: [path.join(root, 'shim/cli/main.ts')], outfile: bundle, external: ['ffi-rs'] });
+/**
+ * The Node the wrapper runs for containerd: BURROW_NODE, or `node` on PATH — not the one in
+ * node_modules/.bin that `npm run` puts first (the npm package node-linux-<arch>, which the
+ * payload ships), since a snapshot loads only into the binary that built it.
+ */
+function hostNode() {
+  if (process.env.BURROW_NODE) return process.env.BURROW_NODE;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir || dir.split(path.sep).includes('node_modules')) continue;
+    const candidate = path.join(dir, 'node');
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return fs.realpathSync(candidate);
+    } catch {
+      // not here
+    }
+  }
+  return process.execPath;
+}
 
-  const entry = path.join(dist, 'shim-daemon-snapshot.js');
-  await esbuild.build({ ...common, entryPoints: [path.join(root, 'shim/cli/snapshot-entry.ts')], outfile: entry, plugins: [lazyAddon] });
-
-  const blob = path.join(dist, 'shim-daemon.blob');
+/**
+ * Builds `blob` from the bundled snapshot entry with `node`, checks that a daemon starts from
+ * it, and writes beside it which binary built it (`.json`: version; `.node`: size and mtime as
+ * `stat -L -c %s:%Y` shows them, for the wrapper, which cannot ask Node without starting it).
+ */
+function buildSnapshot(node, entry, blob) {
   const tmp = `${blob}.${process.pid}.tmp`;
   fs.rmSync(`${blob}.json`, { force: true });
   fs.rmSync(`${blob}.node`, { force: true });
-  const built = spawnSync(process.execPath, ['--snapshot-blob', tmp, '--build-snapshot', entry], {
-    cwd: dist, env: nodeEnv(), encoding: 'utf8',
+  const built = spawnSync(node, ['--snapshot-blob', tmp, '--build-snapshot', entry], {
+    cwd: path.dirname(blob), env: nodeEnv(), encoding: 'utf8',
   });
   if (built.status !== 0) {
     fs.rmSync(tmp, { force: true });
-    throw new Error(`building the daemon snapshot failed (exit ${built.status}):\n${built.stderr}`);
+    throw new Error(`building the daemon snapshot with ${node} failed (exit ${built.status}):\n${built.stderr}`);
   }
   // A daemon from the snapshot must start: it refuses actions other than start-daemon and serve, with exit 2.
-  const check = spawnSync(process.execPath, ['--snapshot-blob', tmp, '--', '-namespace', 'n', '-id', 'x', 'delete'], {
+  const check = spawnSync(node, ['--snapshot-blob', tmp, '--', '-namespace', 'n', '-id', 'x', 'delete'], {
     env: nodeEnv(), encoding: 'utf8',
   });
   if (check.status !== 2 || !/runs `start-daemon` and `serve`/.test(check.stderr)) {
     fs.rmSync(tmp, { force: true });
-    throw new Error(`the daemon snapshot does not start (exit ${check.status}): ${check.stderr}`);
+    throw new Error(`the daemon snapshot does not start with ${node} (exit ${check.status}): ${check.stderr}`);
   }
   fs.renameSync(tmp, blob);
-  const info = { node: process.version, arch: process.arch, platform: process.platform };
-  fs.writeFileSync(`${blob}.json`, `${JSON.stringify(info)}\n`);
-  // For the wrapper, which cannot ask Node its version without starting it: the binary that
-  // built the snapshot, as `stat -L -c %s:%Y` shows it.
-  const st = fs.statSync(process.execPath);
+  const version = spawnSync(node, ['--version'], { env: nodeEnv(), encoding: 'utf8' }).stdout.trim();
+  fs.writeFileSync(`${blob}.json`, `${JSON.stringify({ node: version, arch: process.arch, platform: process.platform })}\n`);
+  const st = fs.statSync(node);
   fs.writeFileSync(`${blob}.node`, `${st.size}:${Math.floor(st.mtimeMs / 1000)}\n`);
+  return version;
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const opt = (name) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const entry = path.join(dist, 'shim-daemon-snapshot.js');
   const mb = (f) => (fs.statSync(f).size / 1e6).toFixed(1);
-  console.log(`bundle: wrote dist/shim.bundle.js (${mb(bundle)} MB), dist/shim-daemon.blob (${mb(blob)} MB, node ${process.version})`);
+  // For installer/build-payload.ts: the snapshot for the node binary the payload ships.
+  if (args.includes('--snapshot-only')) {
+    const blob = path.resolve(opt('--blob'));
+    const version = buildSnapshot(path.resolve(opt('--node')), entry, blob);
+    console.log(`bundle: wrote ${blob} (${mb(blob)} MB, node ${version})`);
+    return;
+  }
+  // esbuild only here: the payload's build needs none.
+  const esbuild = require('esbuild');
+  const bundle = path.join(dist, 'shim.bundle.js');
+  await esbuild.build({ ...common, entryPoints: [path.join(root, 'shim/cli/main.ts')], outfile: bundle, external: ['ffi-rs'] });
+  await esbuild.build({ ...common, entryPoints: [path.join(root, 'shim/cli/snapshot-entry.ts')], outfile: entry, plugins: [lazyAddon] });
+  const blob = path.join(dist, 'shim-daemon.blob');
+  const version = buildSnapshot(hostNode(), entry, blob);
+  console.log(`bundle: wrote dist/shim.bundle.js (${mb(bundle)} MB), dist/shim-daemon.blob (${mb(blob)} MB, node ${version})`);
 }
 
 main().catch((err) => {
