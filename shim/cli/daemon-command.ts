@@ -37,12 +37,16 @@ function snapshotUsable(blob: string, node = process.execPath): boolean {
  * `BURROW_DAEMON_FORM` (snapshot, bundle or modules) picks one form, for measuring each; a
  * form that is not there falls back to the modules.
  */
-export function daemonCommand(mainScript: string, execArgv: readonly string[] = process.execArgv): DaemonCommand {
+export function daemonCommand(
+  mainScript: string,
+  execArgv: readonly string[] = process.execArgv,
+  node: string = process.execPath,
+): DaemonCommand {
   const want = process.env.BURROW_DAEMON_FORM as DaemonForm | undefined;
   const dist = path.join(packageRoot(), 'dist');
   const blob = path.join(dist, SNAPSHOT_FILE);
   // Node options would have to match the ones the snapshot was built with.
-  if ((!want || want === 'snapshot') && execArgv.length === 0 && snapshotUsable(blob)) {
+  if ((!want || want === 'snapshot') && execArgv.length === 0 && snapshotUsable(blob, node)) {
     return { form: 'snapshot', nodeArgs: ['--snapshot-blob', blob, '--'] };
   }
   const bundle = path.join(dist, BUNDLE_FILE);
