@@ -116,7 +116,7 @@ async function main() {
   const esbuild = require('esbuild');
   const bundle = path.join(dist, 'shim.bundle.js');
   await esbuild.build({ ...common, entryPoints: [path.join(root, 'shim/cli/main.ts')], outfile: bundle, external: ['ffi-rs'] });
-  await esbuild.build({ ...common, entryPoints: [path.join(root, 'shim/cli/snapshot-entry.ts')], outfile: entry, plugins: [lazyAddon] });
+  await esbuild.build({ ...common, entryPoints: [path.join(root, 'shim/cli/snapshot-entry.ts')], outfile: entry, plugins: [lazyAddon], minifyWhitespace: true, minifySyntax: true });
   const blob = path.join(dist, 'shim-daemon.blob');
   const version = buildSnapshot(hostNode(), entry, blob);
   console.log(`bundle: wrote dist/shim.bundle.js (${mb(bundle)} MB), dist/shim-daemon.blob (${mb(blob)} MB, node ${version})`);

@@ -18,10 +18,6 @@ import { serve } from './serve';
 import { START_DAEMON, startInPlace } from './start-in-place';
 
 lookupService('containerd.task.v2.Task');
-// The CRI API (package runtime.v1) is in protos/ for the e2e client; the shim never speaks it,
-// and every object in the snapshot is read by every daemon start.
-const criApi = protoRoot().lookup('runtime');
-if (criApi) protoRoot().remove(criApi);
 // protobufjs generates each type's encoder and decoder on first use (~20 ms for what a Create
 // touches): generated here, they are part of the snapshot.
 (function setupTypes(ns: protobuf.NamespaceBase): void {
