@@ -110,6 +110,11 @@ export interface LaunchPlan {
   waitForStart: boolean;
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];
+  /**
+   * With a new cgroup namespace: the container's cgroup directories, which the native layer puts
+   * the child in before it unshares the namespace (so it is rooted there, as runc's init does).
+   */
+  cgroupNamespaceDirs: string[];
   sysctl: SysctlOp[];
   personality: number | null;
   /** Stop before pivot_root so the shim can run prestart and createRuntime hooks. */
@@ -455,6 +460,7 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     waitForStart: true,
     uidMappings: ns.created.has('user') ? idMappings(spec.linux?.uidMappings, 'linux.uidMappings') : [],
     gidMappings: ns.created.has('user') ? idMappings(spec.linux?.gidMappings, 'linux.gidMappings') : [],
+    cgroupNamespaceDirs: ns.created.has('cgroup') ? [...(input.cgroupDirs ?? [])] : [],
     sysctl: sysctlOps(spec.linux?.sysctl, ns.created, ns.joined),
     personality: personality(spec),
     pauseBeforePivot: ['prestart', 'createRuntime', 'createContainer'].some((k) => (spec.hooks?.[k]?.length ?? 0) > 0),
@@ -557,6 +563,7 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
     waitForStart: true,
     uidMappings: [],
     gidMappings: [],
+    cgroupNamespaceDirs: [],
     sysctl: [],
     personality: personality(spec),
     pauseBeforePivot: false,
