@@ -321,9 +321,6 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, sta
     for s in p.symlinks.iter() {
         make_symlink(rootfd, s, sync);
     }
-    for m in p.late_mounts.iter() {
-        do_mount(rootfd, m, sync);
-    }
     for (path, value) in p.sysctl.iter() {
         write_sysctl(rootfd, path, value, sync);
     }

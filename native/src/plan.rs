@@ -28,9 +28,6 @@ pub struct LaunchPlan {
     pub readonly_root: bool,
     #[serde(default)]
     pub mounts: Vec<MountOp>,
-    /// Mount operations after devices and symlinks (read-only remounts of what they live in).
-    #[serde(default)]
-    pub late_mounts: Vec<MountOp>,
     #[serde(default)]
     pub devices: Vec<DeviceOp>,
     #[serde(default)]

@@ -29,8 +29,6 @@ export interface CgroupMountInput {
 export interface CgroupMountPlan {
   mounts: MountOp[];
   symlinks: SymlinkOp[];
-  /** After the symlinks: the read-only remount of the tmpfs they live in. */
-  late: MountOp[];
 }
 
 function op(source: string, target: string, fstype: string, flags: number, data = '', remountFlags = 0): MountOp {
@@ -55,7 +53,6 @@ export function cgroupMountPlan(input: CgroupMountInput): CgroupMountPlan {
         ? [op('cgroup', target, 'cgroup2', lockFlags)]
         : [op(cgroupDirs[0], target, 'bind', L.MS_BIND | L.MS_REC, '', lockFlags)],
       symlinks: [],
-      late: [],
     };
   }
   const mounts: MountOp[] = [op('tmpfs', target, 'tmpfs', L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC, 'mode=755')];
@@ -75,5 +72,5 @@ export function cgroupMountPlan(input: CgroupMountInput): CgroupMountPlan {
     const parts = name.split(',');
     if (parts.length > 1) for (const p of parts) symlinks.push({ target: name, path: path.posix.join(target, p) });
   }
-  return { mounts, symlinks, late: [] };
+  return { mounts, symlinks };
 }
