@@ -24,12 +24,12 @@ import { OomWatcher } from '../shim/sandbox/cgroups/oom-watch';
 import { V2CgroupManager } from '../shim/sandbox/cgroups/v2-manager';
 import {
   assertNoLeaks,
+  buildDir,
   BURROW_SHIM_BINARY,
   BUSYBOX_REF,
-  buildDir,
+  containerdForSuite,
   ensureHostTools,
   HostSnapshot,
-  importImage,
   PrivateContainerd,
   sleep,
   snapshotHost,
@@ -151,40 +151,33 @@ async function updateTask(c: PrivateContainerd, id: string, resources: object): 
 
 describe('cgroup operations through ctr: metrics, pause/resume, update, OOM under runc and Burrow', function () {
   this.timeout(300_000);
-  let c: PrivateContainerd;
+  const node = containerdForSuite({ name: 'cgroup-ops' });
   let baseline: HostSnapshot;
   let shared: string;
   let n = 0;
   const uid = (rt: RuntimeName) => `cgop${++n}${rt}`;
 
   before(async function () {
-    ensureHostTools();
-    c = await PrivateContainerd.start({ name: 'cgroup-ops' });
-    await importImage(c);
     shared = buildDir('cgroup-ops');
     fs.rmSync(shared, { recursive: true, force: true });
     fs.mkdirSync(shared, { recursive: true });
   });
 
-  after(async function () {
-    if (c) await c.stop();
-  });
-
   beforeEach(async function () {
-    baseline = await snapshotHost(c, { shimBinaries: SHIMS });
+    baseline = await snapshotHost(node.c, { shimBinaries: SHIMS });
   });
 
   afterEach(async function () {
-    await assertNoLeaks(c, baseline);
+    await assertNoLeaks(node.c, baseline);
   });
 
   async function runDetached(rt: RuntimeName, id: string, flags: string[], args: string[]): Promise<void> {
-    const r = await c.ctr(['run', '-d', '--runtime', RUNTIMES[rt], ...flags, BUSYBOX_REF, id, ...args]);
+    const r = await node.c.ctr(['run', '-d', '--runtime', RUNTIMES[rt], ...flags, BUSYBOX_REF, id, ...args]);
     assert.equal(r.code, 0, `${rt}: ctr run ${id}: ${r.stderr}`);
   }
 
   async function taskStatus(id: string): Promise<string> {
-    const m = new RegExp(`^${id}\\s+\\d+\\s+(\\S+)`, 'm').exec((await c.ctr(['task', 'ls'])).stdout);
+    const m = new RegExp(`^${id}\\s+\\d+\\s+(\\S+)`, 'm').exec((await node.c.ctr(['task', 'ls'])).stdout);
     return m ? m[1] : 'NONE';
   }
 
@@ -193,14 +186,14 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
       if ((await taskStatus(id)) === status) return;
       await sleep(100);
     }
-    assert.fail(`task ${id} never reached ${status}:\n${(await c.ctr(['task', 'ls'])).stdout}`);
+    assert.fail(`task ${id} never reached ${status}:\n${(await node.c.ctr(['task', 'ls'])).stdout}`);
   }
 
   /** Kills and removes a container whatever state it is in (rm -f works on paused tasks too). */
   async function remove(id: string): Promise<void> {
-    const rm = await c.ctr(['task', 'rm', '-f', id]);
+    const rm = await node.c.ctr(['task', 'rm', '-f', id]);
     assert.equal(rm.code, 0, `task rm -f ${id}: ${rm.stderr}`);
-    const crm = await c.ctr(['container', 'rm', id]);
+    const crm = await node.c.ctr(['container', 'rm', id]);
     assert.equal(crm.code, 0, `container rm ${id}: ${crm.stderr}`);
   }
 
@@ -208,7 +201,7 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
   async function busyMetrics(rt: RuntimeName, id: string): Promise<Record<string, unknown>> {
     let last = '';
     for (let i = 0; i < 50; i++) {
-      const r = await c.ctr(['task', 'metrics', '--format', 'json', id]);
+      const r = await node.c.ctr(['task', 'metrics', '--format', 'json', id]);
       assert.equal(r.code, 0, `${rt}: ctr task metrics: ${r.stderr}`);
       last = r.stdout;
       const m = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -248,7 +241,7 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
       await runDetached(rt, id, ['--memory-limit', String(64 * MiB)], ['sh', '-c', 'while :; do :; done']);
       try {
         json[rt] = await busyMetrics(rt, id);
-        const t = await c.ctr(['task', 'metrics', id]);
+        const t = await node.c.ctr(['task', 'metrics', id]);
         assert.equal(t.code, 0, t.stderr);
         // The METRIC column of the table format.
         table[rt] = t.stdout.split('\n').slice(t.stdout.split('\n').findIndex((l) => l.startsWith('METRIC')) + 1)
@@ -290,25 +283,25 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
       const dir = path.join(shared, id);
       fs.mkdirSync(dir);
       const counter = path.join(dir, 'counter');
-      const events = new EventWatch(c);
+      const events = new EventWatch(node.c);
       await events.ready();
       try {
         await runDetached(rt, id, ['--mount', `type=bind,src=${dir},dst=/shared,options=rbind:rw`], ['sh', '-c', counterLoop]);
         await waitCounterAbove(counter, 3);
-        const pause = await c.ctr(['task', 'pause', id]);
+        const pause = await node.c.ctr(['task', 'pause', id]);
         assert.equal(pause.code, 0, pause.stderr);
         assert.equal(await taskStatus(id), 'PAUSED');
         const frozenAt = await counterOf(counter);
         await sleep(700);
         assert.equal(await counterOf(counter), frozenAt, 'the frozen process made no progress');
-        const again = await c.ctr(['task', 'pause', id]);
+        const again = await node.c.ctr(['task', 'pause', id]);
         assert.notEqual(again.code, 0);
         assert.match(again.stderr, /cannot pause a paused container/);
-        const resume = await c.ctr(['task', 'resume', id]);
+        const resume = await node.c.ctr(['task', 'resume', id]);
         assert.equal(resume.code, 0, resume.stderr);
         assert.equal(await taskStatus(id), 'RUNNING');
         await waitCounterAbove(counter, frozenAt);
-        const resumeAgain = await c.ctr(['task', 'resume', id]);
+        const resumeAgain = await node.c.ctr(['task', 'resume', id]);
         assert.notEqual(resumeAgain.code, 0);
         assert.match(resumeAgain.stderr, /cannot resume a running process/);
         await events.waitFor(id, '/tasks/resumed');
@@ -326,23 +319,23 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
       await runDetached(rt, a, [], ['sleep', '600']);
       await runDetached(rt, b, [], ['sleep', '600']);
       try {
-        for (const id of [a, b]) assert.equal((await c.ctr(['task', 'pause', id])).code, 0);
-        const rm = await c.ctr(['task', 'rm', a]);
+        for (const id of [a, b]) assert.equal((await node.c.ctr(['task', 'pause', id])).code, 0);
+        const rm = await node.c.ctr(['task', 'rm', a]);
         assert.notEqual(rm.code, 0);
         assert.match(rm.stderr, /task must be stopped before deletion: paused/);
-        const kill = await c.ctr(['task', 'kill', '-s', 'SIGKILL', a]);
+        const kill = await node.c.ctr(['task', 'kill', '-s', 'SIGKILL', a]);
         assert.equal(kill.code, 0, kill.stderr);
         await waitForStatus(a, 'STOPPED');
-        const rmStopped = await c.ctr(['task', 'rm', a]);
+        const rmStopped = await node.c.ctr(['task', 'rm', a]);
         assert.equal(rmStopped.code, 0, rmStopped.stderr);
         // containerd's WithProcessKill: SIGKILL to all, wait for the exit, delete.
-        const rmForce = await c.ctr(['task', 'rm', '-f', b]);
+        const rmForce = await node.c.ctr(['task', 'rm', '-f', b]);
         assert.equal(rmForce.code, 0, rmForce.stderr);
         assert.equal(await taskStatus(b), 'NONE');
       } finally {
         for (const id of [a, b]) {
-          if ((await taskStatus(id)) !== 'NONE') await c.ctr(['task', 'rm', '-f', id]);
-          await c.ctr(['container', 'rm', id]);
+          if ((await taskStatus(id)) !== 'NONE') await node.c.ctr(['task', 'rm', '-f', id]);
+          await node.c.ctr(['container', 'rm', id]);
         }
       }
     });
@@ -351,18 +344,18 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
       const id = uid(rt);
       await runDetached(rt, id, ['--memory-limit', String(64 * MiB), '--mount', CG_BIND], ['sleep', '600']);
       const limit = async (execId: string) => {
-        const r = await c.ctr(['task', 'exec', '--exec-id', execId, id, 'sh', '-c', ownMemoryLimitCmd()]);
+        const r = await node.c.ctr(['task', 'exec', '--exec-id', execId, id, 'sh', '-c', ownMemoryLimitCmd()]);
         assert.equal(r.code, 0, `${rt}: ${r.stderr}`);
         return r.stdout.trim();
       };
       try {
         assert.equal(await limit('before'), String(64 * MiB));
-        const err = await updateTask(c, id, { memory: { limit: 96 * MiB } });
+        const err = await updateTask(node.c, id, { memory: { limit: 96 * MiB } });
         assert.equal(err, undefined, `${rt}: ${err?.details}`);
         assert.equal(await limit('after'), String(96 * MiB));
-        assert.equal((await c.ctr(['task', 'kill', '-s', 'SIGKILL', id])).code, 0);
+        assert.equal((await node.c.ctr(['task', 'kill', '-s', 'SIGKILL', id])).code, 0);
         await waitForStatus(id, 'STOPPED');
-        const stopped = await updateTask(c, id, { memory: { limit: 128 * MiB } });
+        const stopped = await updateTask(node.c, id, { memory: { limit: 128 * MiB } });
         assert.ok(stopped, `${rt}: the update of a stopped task succeeded`);
         assert.match(stopped.details, /cannot update a stopped container/);
       } finally {
@@ -372,11 +365,11 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
 
     it(`${rt}: an OOM kill under --memory-limit publishes /tasks/oom and the task exits 137`, async function () {
       const id = uid(rt);
-      const events = new EventWatch(c);
+      const events = new EventWatch(node.c);
       await events.ready();
       try {
         // dd's 64 MiB buffer is filled from /dev/zero: far above the 32 MiB limit (no swap is charged to it).
-        const r = await c.ctr(['run', '--rm', '--runtime', RUNTIMES[rt], '--memory-limit', String(32 * MiB), BUSYBOX_REF, id,
+        const r = await node.c.ctr(['run', '--rm', '--runtime', RUNTIMES[rt], '--memory-limit', String(32 * MiB), BUSYBOX_REF, id,
           'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], { timeoutSec: 90 });
         assert.equal(r.code, 137, `${rt}: ${r.stderr}`);
         await events.waitFor(id, '/tasks/oom');

@@ -7,9 +7,9 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CriClient, CriError } from './cri/client';
-import { containerLogPath, Pod, readLog, runContainer, runPod, teardown, waitContainerExited } from './cri/pod';
+import { criNode, podCase } from './cri/node';
+import { containerLogPath, Pod, readLog, runContainer, runPod, waitContainerExited } from './cri/pod';
 import {
-  assertNoLeaks,
   bridgeExists,
   BUSYBOX_REF,
   buildDir,
@@ -31,90 +31,50 @@ import {
 
 for (const version of matrixVersions()) describe(`CRI basics: kubelet-like pods on a private containerd ${version}, handlers runc and burrow`, function () {
   this.timeout(300_000);
-  let c: PrivateContainerd;
-  let client: CriClient;
-
-  before(async function () {
-    ensureHostTools(version);
-    c = await PrivateContainerd.start({ name: `cri-basic-${version.replace('.', '')}`, version, cri: true });
-    await importPauseImage(c);
-    await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
-    client = new CriClient(c.address);
-    await client.waitReady();
-  });
-
-  after(async function () {
-    client?.close();
-    if (c) await c.stop();
-  });
+  const node = criNode({ name: `cri-basic-${version.replace('.', '')}`, version });
 
   it('answers Version and Status, and lists the pause and busybox images', async function () {
-    const v = await client.version();
+    const v = await node.client.version();
     assert.equal(v.runtime_name, 'containerd');
     assert.equal(v.runtime_api_version, 'v1');
-    const st = await client.status();
+    const st = await node.client.status();
     const conds = Object.fromEntries((st.status?.conditions ?? []).map((x) => [x.type, x.status]));
     // 1.7+ add a condition that our config uses no deprecated setting (e.g. 2.x's moved keys).
     const expected: Record<string, boolean> = { RuntimeReady: true, NetworkReady: true };
     if (version !== '1.6') expected.ContainerdHasNoDeprecationWarnings = true;
     assert.deepEqual(conds, expected);
-    const tags = (await client.listImages()).flatMap((i) => i.repo_tags);
-    assert.ok(tags.includes(c.cri?.sandboxImage ?? ''), `no pause image in ${tags.join(', ')}`);
+    const tags = (await node.client.listImages()).flatMap((i) => i.repo_tags);
+    assert.ok(tags.includes(node.c.cri?.sandboxImage ?? ''), `no pause image in ${tags.join(', ')}`);
     assert.ok(tags.includes(BUSYBOX_REF), `no busybox in ${tags.join(', ')}`);
-    const missing = await client.imageStatus('docker.io/burrow/absent:1');
+    const missing = await node.client.imageStatus('docker.io/burrow/absent:1');
     assert.equal(missing.image, null);
   });
 
   for (const handler of CRI_HANDLERS) {
     describe(`handler ${handler}`, function () {
-      /**
-       * Run `body` in a fresh pod, then tear the pod down (StopPodSandbox +
-       * RemovePodSandbox) and check that nothing was left on the host. Done in
-       * the case itself, not in hooks: a failing hook would skip the other cases.
-       */
-      async function inPod(name: string, body: (pod: Pod) => Promise<void>): Promise<void> {
-        const baseline = await snapshotHost(c);
-        const errors: unknown[] = [];
-        let pod: Pod | undefined;
-        try {
-          pod = await runPod(client, {
-            name: `${name}-${handler}`,
-            handler,
-            logRoot: c.cri?.podLogDir,
-            cgroupRoot: c.cri?.cgroupRoot,
-          });
-          await body(pod);
-        } catch (e) {
-          errors.push(e);
-        }
-        if (pod) await teardown(client, pod).catch((e) => errors.push(e));
-        await assertNoLeaks(c, baseline).catch((e) => errors.push(e));
-        if (errors.length === 1) throw errors[0];
-        if (errors.length > 1) {
-          const text = errors.map((e) => (e instanceof Error ? e.message : String(e)));
-          throw Object.assign(errors[0] as Error, { message: text.join('\n--- and then ---\n') });
-        }
-      }
+      /** Run `body` in a fresh pod `<name>-<handler>`, torn down and leak-checked afterwards. */
+      const inPod = (name: string, body: (pod: Pod) => Promise<void>): Promise<void> =>
+        podCase(node, handler, async (k) => body(await k.pod(name)));
 
       /** A bundle's config.json, kept under .e2e/captured/ for shim authors. */
       const capture = (id: string, file: string): void => {
-        const spec = JSON.parse(fs.readFileSync(path.join(c.bundleDir(id, CRI_NAMESPACE), 'config.json'), 'utf8'));
+        const spec = JSON.parse(fs.readFileSync(path.join(node.c.bundleDir(id, CRI_NAMESPACE), 'config.json'), 'utf8'));
         fs.writeFileSync(path.join(buildDir('captured'), file), `${JSON.stringify(spec, null, 2)}\n`);
       };
 
       it('RunPodSandbox: the pod gets an address in the instance subnet; Stop and Remove leave nothing', async function () {
         let podId = '';
-        const baseline = await snapshotHost(c);
+        const baseline = await snapshotHost(node.c);
         await inPod('net', async (p) => {
           podId = p.id;
-          const res = await client.podSandboxStatus(p.id, true);
+          const res = await node.client.podSandboxStatus(p.id, true);
           const st = res.status;
           assert.ok(st, 'no PodSandboxStatus');
           assert.equal(st.state, 'SANDBOX_READY');
           assert.equal(st.runtime_handler, handler);
-          const prefix = (c.cri?.subnet ?? '').replace(/0\/24$/, '');
-          assert.ok(st.network?.ip.startsWith(prefix), `pod ip "${st.network?.ip}" not in ${c.cri?.subnet}`);
-          const listed = await client.listPodSandbox({ id: p.id });
+          const prefix = (node.c.cri?.subnet ?? '').replace(/0\/24$/, '');
+          assert.ok(st.network?.ip.startsWith(prefix), `pod ip "${st.network?.ip}" not in ${node.c.cri?.subnet}`);
+          const listed = await node.client.listPodSandbox({ id: p.id });
           assert.deepEqual(listed.map((x) => [x.id, x.state]), [[p.id, 'SANDBOX_READY']]);
           capture(p.id, `cri-pause-config-${handler}.json`);
 
@@ -127,19 +87,19 @@ for (const version of matrixVersions()) describe(`CRI basics: kubelet-like pods 
           assert.match(status, /^NSpid:\t\d+\t1$/m);
 
           // What the leak check watches while a pod lives (so it would see leftovers).
-          const during = diffSnapshots(baseline, await snapshotHost(c)).map((l) => l.split(':')[0]);
+          const during = diffSnapshots(baseline, await snapshotHost(node.c)).map((l) => l.split(':')[0]);
           const want = ['netns', 'cni', 'mount', 'bundle', 'process', ...(handler === 'runc' ? ['cgroup'] : [])];
           for (const cat of want) assert.ok(during.includes(cat), `no ${cat} entry while pod ${p.id} runs: ${during}`);
         });
-        assert.deepEqual(await client.listPodSandbox({ id: podId }), []);
+        assert.deepEqual(await node.client.listPodSandbox({ id: podId }), []);
       });
 
       it('runs busybox echo: the CRI log file holds the line, exit code 0', async function () {
         await inPod('echo', async (p) => {
-          const id = await runContainer(client, p, {
+          const id = await runContainer(node.client, p, {
             name: 'echo', image: BUSYBOX_REF, command: ['echo', 'hello-from-cri'],
           });
-          const st = await waitContainerExited(client, id);
+          const st = await waitContainerExited(node.client, id);
           assert.equal(st.exit_code, 0, JSON.stringify(st));
           assert.equal(st.reason, 'Completed');
           assert.equal(st.log_path, containerLogPath(p, 'echo'));
@@ -149,8 +109,8 @@ for (const version of matrixVersions()) describe(`CRI basics: kubelet-like pods 
 
       it('reports exit code 3 of sh -c "exit 3"', async function () {
         await inPod('exit', async (p) => {
-          const id = await runContainer(client, p, { name: 'exit3', image: BUSYBOX_REF, command: ['sh', '-c', 'exit 3'] });
-          const st = await waitContainerExited(client, id);
+          const id = await runContainer(node.client, p, { name: 'exit3', image: BUSYBOX_REF, command: ['sh', '-c', 'exit 3'] });
+          const st = await waitContainerExited(node.client, id);
           assert.equal(st.exit_code, 3, JSON.stringify(st));
           assert.equal(st.reason, 'Error');
         });
@@ -158,15 +118,15 @@ for (const version of matrixVersions()) describe(`CRI basics: kubelet-like pods 
 
       it('ExecSync returns stdout, stderr and the exit code', async function () {
         await inPod('exec', async (p) => {
-          const id = await runContainer(client, p, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
-          assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
+          const id = await runContainer(node.client, p, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
+          assert.equal((await node.client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
           capture(id, `cri-container-config-${handler}.json`);
-          const r = await client.execSync(id, ['sh', '-c', 'echo out; echo err >&2; exit 2'], 30);
+          const r = await node.client.execSync(id, ['sh', '-c', 'echo out; echo err >&2; exit 2'], 30);
           assert.deepEqual(
             { stdout: r.stdout.toString(), stderr: r.stderr.toString(), exit_code: r.exit_code },
             { stdout: 'out\n', stderr: 'err\n', exit_code: 2 },
           );
-          await assert.rejects(client.execSync('no-such-container', ['true']), (e: unknown) => {
+          await assert.rejects(node.client.execSync('no-such-container', ['true']), (e: unknown) => {
             assert.ok(e instanceof CriError);
             assert.equal(e.codeName, 'NOT_FOUND');
             return true;

@@ -10,19 +10,13 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import { CriClient, CriError } from './cri/client';
-import {
-  BESTEFFORT_RESOURCES, ContainerOptions, containerLogPath, createContainer, Pod, readLog, removePodCgroup,
-  runPod, RunPodOptions, teardown, waitContainerExited,
-} from './cri/pod';
+import { criNode, PodCase, podCase } from './cri/node';
+import { BESTEFFORT_RESOURCES, containerLogPath, readLog, removePodCgroup, waitContainerExited } from './cri/pod';
 import type { ContainerStats, ContainerStatus } from './cri/types';
 import {
-  assertNoLeaks,
   BUSYBOX_REF,
   CRI_HANDLERS,
   CRI_NAMESPACE,
-  ensureHostTools,
-  importImage,
-  importPauseImage,
   matrixVersions,
   ipamReservations,
   listProcesses,
@@ -32,7 +26,6 @@ import {
   Result,
   run,
   sleep,
-  snapshotHost,
   withDescendants,
 } from './harness';
 
@@ -137,22 +130,7 @@ function describeStats(s: ContainerStats | null | undefined): string {
 
 for (const version of matrixVersions()) describe(`CRI pods on containerd ${version}: what a node does with runtimeClassName burrow (kubelet-like), handlers runc and burrow`, function () {
   this.timeout(300_000);
-  let c: PrivateContainerd;
-  let client: CriClient;
-
-  before(async function () {
-    ensureHostTools(version);
-    c = await PrivateContainerd.start({ name: `cri-pods-${version.replace('.', '')}`, version, cri: true });
-    await importPauseImage(c);
-    await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
-    client = new CriClient(c.address);
-    await client.waitReady();
-  });
-
-  after(async function () {
-    client?.close();
-    if (c) await c.stop();
-  });
+  const node = criNode({ name: `cri-pods-${version.replace('.', '')}`, version });
 
   /**
    * Warnings and errors of containerd and the shims about the given ids (and
@@ -160,7 +138,7 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
    */
   function logExcerpt(ids: readonly string[], max = 30): string {
     const seen = new Map<string, number>();
-    for (const l of c.readLog().split('\n')) {
+    for (const l of node.c.readLog().split('\n')) {
       if (!/level=(warning|error|fatal)/.test(l)) continue;
       if (!l.includes('runtime=io.containerd.burrow.v2') && !ids.some((id) => id && l.includes(id))) continue;
       if (l.includes('cleanup warnings') || l.includes('cleaning up after shim disconnected')) continue;
@@ -169,68 +147,19 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
     }
     if (seen.size === 0) return '';
     const lines = [...seen].slice(-max).map(([l, n]) => (n > 1 ? `${l}  (x${n})` : l));
-    return `\ncontainerd/shim log (${c.logFile}), warnings and errors:\n  ${lines.join('\n  ')}`;
+    return `\ncontainerd/shim log (${node.c.logFile}), warnings and errors:\n  ${lines.join('\n  ')}`;
   }
 
   /** How often containerd received a TaskOOM event for the container. */
   function taskOomEvents(id: string): number {
-    return c.readLog().split('\n').filter((l) => l.includes(`TaskOOM event &TaskOOM{ContainerID:${id},`)).length;
+    return node.c.readLog().split('\n').filter((l) => l.includes(`TaskOOM event &TaskOOM{ContainerID:${id},`)).length;
   }
 
   for (const handler of CRI_HANDLERS) {
     describe(`handler ${handler}`, function () {
-      interface Case {
-        /** RunPodSandbox, torn down after the case unless the case did it itself (`forget`). */
-        pod(name: string, opts?: Partial<RunPodOptions>): Promise<Pod>;
-        /** CreateContainer + StartContainer. */
-        run(pod: Pod, opts: ContainerOptions): Promise<string>;
-        /** The case tore the pod down itself. */
-        forget(pod: Pod): void;
-      }
-
-      /**
-       * Run `body`, tear down its pods (StopPodSandbox + RemovePodSandbox + pod
-       * cgroup, all pods at once), then check the host for leftovers. Errors of
-       * all three are reported together; for Burrow with the relevant log lines.
-       */
-      async function inCase(body: (k: Case) => Promise<void>, settleMs = 5_000): Promise<void> {
-        const baseline = await snapshotHost(c);
-        const live = new Map<string, Pod>();
-        const ids: string[] = [];
-        const errors: unknown[] = [];
-        const k: Case = {
-          pod: async (name, opts = {}) => {
-            const p = await runPod(client, {
-              name: `${name}-${handler}`, handler, logRoot: c.cri?.podLogDir, cgroupRoot: c.cri?.cgroupRoot, ...opts,
-            });
-            live.set(p.id, p);
-            ids.push(p.id);
-            return p;
-          },
-          run: async (pod, opts) => {
-            const id = await createContainer(client, pod.id, pod.config, opts);
-            ids.push(id);
-            await client.startContainer(id);
-            return id;
-          },
-          forget: (pod) => {
-            live.delete(pod.id);
-          },
-        };
-        try {
-          await body(k);
-        } catch (e) {
-          errors.push(e);
-        }
-        const down = await Promise.allSettled([...live.values()].map((p) => teardown(client, p)));
-        for (const d of down) if (d.status === 'rejected') errors.push(d.reason);
-        await assertNoLeaks(c, baseline, { settleMs }).catch((e) => errors.push(e));
-        if (errors.length === 0) return;
-        const text = errors.map((e) => (e instanceof Error ? e.message : String(e))).join('\n--- and then ---\n');
-        const first = errors[0] instanceof Error ? errors[0] : new Error(String(errors[0]));
-        first.message = text + (handler === 'burrow' ? logExcerpt(ids) : '');
-        throw first;
-      }
+      /** podCase for this handler; a failure of Burrow's shows the relevant log lines too. */
+      const inCase = (body: (k: PodCase) => Promise<void>, settleMs = 5_000): Promise<void> =>
+        podCase(node, handler, body, { settleMs, explain: handler === 'burrow' ? logExcerpt : undefined });
 
       it('two containers of a pod share its network (127.0.0.1), under exactly one shim with the pause container', async function () {
         await inCase(async (k) => {
@@ -250,15 +179,15 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
             throw new Error(`${e.message}; log: ${JSON.stringify(readLog(log))}`);
           });
           for (const id of [server, clientId]) {
-            assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING', `container ${id}`);
+            assert.equal((await node.client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING', `container ${id}`);
           }
 
           // One shim for the pod: the pause container's and both apps' processes are its children.
-          const sandbox = await sandboxInfo(client, pod.id);
-          const pids = { pause: sandbox.pid, server: await containerPid(client, server), client: await containerPid(client, clientId) };
+          const sandbox = await sandboxInfo(node.client, pod.id);
+          const pids = { pause: sandbox.pid, server: await containerPid(node.client, server), client: await containerPid(node.client, clientId) };
           for (const [name, pid] of Object.entries(pids)) assert.ok(pid > 0, `no pid for ${name}: ${JSON.stringify(pids)}`);
           const podIds = new Set([pod.id, server, clientId]);
-          const all = shimDaemons(c);
+          const all = shimDaemons(node.c);
           const mine = all.filter((s) => podIds.has(s.id));
           assert.equal(mine.length, 1,
             `shim processes for pod ${pod.id}: ${JSON.stringify(mine.map((s) => `${s.pid}: ${s.argv.join(' ')}`))} ` +
@@ -280,22 +209,22 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
         await inCase(async (k) => {
           const pod = await k.pod('exec');
           const id = await k.run(pod, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
-          assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
+          assert.equal((await node.client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
 
-          const r = await client.execSync(id, ['sh', '-c', 'echo out; echo err >&2; exit 2'], 30);
+          const r = await node.client.execSync(id, ['sh', '-c', 'echo out; echo err >&2; exit 2'], 30);
           assert.deepEqual(
             { stdout: r.stdout.toString(), stderr: r.stderr.toString(), exit_code: r.exit_code },
             { stdout: 'out\n', stderr: 'err\n', exit_code: 2 },
           );
-          const big = await client.execSync(id, ['sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" x'], 30);
+          const big = await node.client.execSync(id, ['sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" x'], 30);
           assert.equal(big.exit_code, 0);
           assert.equal(big.stdout.length, 300000);
           assert.ok(big.stdout.every((b) => b === 0x78), 'stdout is not all "x"');
-          const ok = await client.execSync(id, ['true'], 0);
+          const ok = await node.client.execSync(id, ['true'], 0);
           assert.deepEqual({ stdout: ok.stdout.length, stderr: ok.stderr.length, exit_code: ok.exit_code }, { stdout: 0, stderr: 0, exit_code: 0 });
 
           const t0 = Date.now();
-          const err = await client.execSync(id, ['sleep', '10'], 1).then(
+          const err = await node.client.execSync(id, ['sleep', '10'], 1).then(
             (res) => new Error(`ExecSync answered ${JSON.stringify({ exit_code: res.exit_code, stdout: res.stdout.toString() })}`),
             (e: unknown) => e,
           );
@@ -309,10 +238,10 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
           assert.ok(elapsed >= 900 && elapsed < 5_000, `ExecSync with timeout 1 s returned after ${elapsed} ms`);
 
           // The timed-out exec was killed; the container goes on.
-          const ps = await client.execSync(id, ['ps', '-o', 'pid,args'], 10);
+          const ps = await node.client.execSync(id, ['ps', '-o', 'pid,args'], 10);
           assert.equal(ps.exit_code, 0, ps.stderr.toString());
           assert.doesNotMatch(ps.stdout.toString(), /sleep 10$/m, `the timed-out exec still runs:\n${ps.stdout}`);
-          assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
+          assert.equal((await node.client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
         });
       });
 
@@ -326,12 +255,12 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
             command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=128M', 'count=1'],
             resources: { ...BESTEFFORT_RESOURCES, memory_limit_in_bytes: 32 * MiB, oom_score_adj: 999 },
           });
-          let st: ContainerStatus = await waitContainerExited(client, id, 30_000);
+          let st: ContainerStatus = await waitContainerExited(node.client, id, 30_000);
           // CRI records the reason from the TaskOOM event, which may trail the exit a little.
           const deadline = Date.now() + 3_000;
           while (st.reason !== 'OOMKilled' && Date.now() < deadline) {
             await sleep(100);
-            st = (await client.containerStatus(id)).status ?? st;
+            st = (await node.client.containerStatus(id)).status ?? st;
           }
           const limit = st.resources?.linux?.memory_limit_in_bytes;
           assert.deepEqual(
@@ -355,7 +284,7 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
           const good = (s: ContainerStats | null | undefined): boolean =>
             !!s && s.attributes?.id === id && num(s.cpu?.usage_core_nano_seconds) > 0 && num(s.memory?.working_set_bytes) > 0;
           const stats: ContainerStats = await waitFor('ContainerStats with non-zero CPU and working set', 10_000, async () => {
-            last = await client.containerStats(id);
+            last = await node.client.containerStats(id);
             return last && good(last) ? last : undefined;
           }).catch((e: Error) => {
             throw new Error(`${e.message}; last: ${describeStats(last)}`);
@@ -367,7 +296,7 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
           for (const filter of [{ id }, { pod_sandbox_id: pod.id }]) {
             let listed: ContainerStats[] = [];
             await waitFor(`ListContainerStats(${JSON.stringify(filter)}) with non-zero CPU and working set`, 10_000, async () => {
-              listed = await client.listContainerStats(filter);
+              listed = await node.client.listContainerStats(filter);
               return listed.length === 1 && good(listed[0]) ? true : undefined;
             }).catch((e: Error) => {
               throw new Error(`${e.message}; last: [${listed.map(describeStats).join(', ')}]`);
@@ -375,7 +304,7 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
           }
           // CPU time grows while it runs.
           await sleep(500);
-          const later = await client.containerStats(id);
+          const later = await node.client.containerStats(id);
           assert.ok(num(later?.cpu?.usage_core_nano_seconds) > num(stats.cpu?.usage_core_nano_seconds),
             `cpu did not grow: ${describeStats(stats)} then ${describeStats(later)}`);
         });
@@ -391,12 +320,12 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
             name: 'forker', image: BUSYBOX_REF, command: ['sh', '-c', 'sleep 3600 & sleep 3600 & wait'],
           });
           const done = await k.run(pod, { name: 'done', image: BUSYBOX_REF, command: ['true'] });
-          await waitContainerExited(client, done, 20_000);
+          await waitContainerExited(node.client, done, 20_000);
           const containers = [stubborn, forker, done];
 
-          const sandbox = await sandboxInfo(client, pod.id);
+          const sandbox = await sandboxInfo(node.client, pod.id);
           assert.ok(sandbox.netns && fs.existsSync(sandbox.netns), `pod netns "${sandbox.netns}"`);
-          const roots = [sandbox.pid, await containerPid(client, stubborn), await containerPid(client, forker)];
+          const roots = [sandbox.pid, await containerPid(node.client, stubborn), await containerPid(node.client, forker)];
           assert.ok(roots.every((p) => p > 0), `pids ${roots}`);
           await waitFor('forker\'s two children', 5_000, async () =>
             (listProcesses().filter((p) => p.ppid === roots[2]).length === 2 ? true : undefined));
@@ -406,25 +335,25 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
           assert.ok(started.size >= 5, `pod processes: ${[...started.keys()]}`);
 
           const t0 = Date.now();
-          await client.stopPodSandbox(pod.id);
+          await node.client.stopPodSandbox(pod.id);
           const stopMs = Date.now() - t0;
           assert.ok(stopMs < 20_000, `StopPodSandbox took ${stopMs} ms`);
-          assert.equal((await client.podSandboxStatus(pod.id)).status?.state, 'SANDBOX_NOTREADY');
+          assert.equal((await node.client.podSandboxStatus(pod.id)).status?.state, 'SANDBOX_NOTREADY');
           for (const id of containers) {
-            assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_EXITED', `container ${id} after StopPodSandbox`);
+            assert.equal((await node.client.containerStatus(id)).status?.state, 'CONTAINER_EXITED', `container ${id} after StopPodSandbox`);
           }
           const alive = [...started].filter(([pid, start]) => readProc(pid)?.startTime === start);
           assert.deepEqual(alive.map(([pid]) => `${pid} ${readProc(pid)?.argv.join(' ')}`), [], 'pod processes alive after StopPodSandbox');
           assert.ok(!fs.existsSync(sandbox.netns), `netns ${sandbox.netns} still there after StopPodSandbox`);
-          const reserved = ipamReservations(c.cri!).filter((r) => r.containerId === pod.id);
+          const reserved = ipamReservations(node.c.cri!).filter((r) => r.containerId === pod.id);
           assert.deepEqual(reserved, [], 'pod address still reserved after StopPodSandbox');
 
-          await client.removePodSandbox(pod.id);
+          await node.client.removePodSandbox(pod.id);
           removePodCgroup(pod.cgroupParent, pod.cgroupRoot);
           k.forget(pod);
-          assert.deepEqual(await client.listPodSandbox({ id: pod.id }), []);
-          assert.deepEqual(await client.listContainers({ pod_sandbox_id: pod.id }), []);
-          const bundles = c.listBundles().filter((b) => b.id === pod.id || containers.includes(b.id));
+          assert.deepEqual(await node.client.listPodSandbox({ id: pod.id }), []);
+          assert.deepEqual(await node.client.listContainers({ pod_sandbox_id: pod.id }), []);
+          const bundles = node.c.listBundles().filter((b) => b.id === pod.id || containers.includes(b.id));
           assert.deepEqual(bundles, [], 'bundles after RemovePodSandbox');
         });
       });
@@ -454,15 +383,15 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
               .catch((e: Error) => {
                 throw new Error(`${e.message}; log: ${JSON.stringify(readLog(log))}`);
               });
-            assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING', `container of ${pod.config.metadata.name}`);
+            assert.equal((await node.client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING', `container of ${pod.config.metadata.name}`);
           }));
-          const ready = await client.listPodSandbox({ state: { state: 'SANDBOX_READY' } });
+          const ready = await node.client.listPodSandbox({ state: { state: 'SANDBOX_READY' } });
           const readyIds = new Set(ready.map((p) => p.id));
           assert.deepEqual(ok.filter(({ pod }) => !readyIds.has(pod.id)).map(({ pod }) => pod.id), [], 'pods not READY');
-          const ips = await Promise.all(ok.map(async ({ pod }) => (await client.podSandboxStatus(pod.id)).status?.network?.ip ?? ''));
+          const ips = await Promise.all(ok.map(async ({ pod }) => (await node.client.podSandboxStatus(pod.id)).status?.network?.ip ?? ''));
           assert.equal(new Set(ips.filter(Boolean)).size, N, `pod addresses: ${ips}`);
           // One shim per pod, started for its sandbox.
-          const shims = shimDaemons(c).map((s) => s.id).sort();
+          const shims = shimDaemons(node.c).map((s) => s.id).sort();
           assert.deepEqual(shims, ok.map(({ pod }) => pod.id).sort(), 'shim processes (by -id) vs pods');
         }, 20_000);
       });
@@ -470,7 +399,7 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
       it('ctr -n k8s.io task exec -t into a CRI container', async function () {
         /** ctr under a pty (script), as a user at a terminal runs it. */
         const ctrInPty = (args: string[]): Promise<Result> => {
-          const cmd = [c.binaries.ctr, '--address', c.address, '-n', CRI_NAMESPACE, ...args]
+          const cmd = [node.c.binaries.ctr, '--address', node.c.address, '-n', CRI_NAMESPACE, ...args]
             .map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
           return run('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 30_000 });
         };
@@ -480,20 +409,20 @@ for (const version of matrixVersions()) describe(`CRI pods on containerd ${versi
         await inCase(async (k) => {
           const pod = await k.pod('ctrexec');
           const id = await k.run(pod, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
-          const listed = await c.ctr(['task', 'ls'], { namespace: CRI_NAMESPACE });
+          const listed = await node.c.ctr(['task', 'ls'], { namespace: CRI_NAMESPACE });
           assert.match(listed.stdout, new RegExp(`^${id}\\s+\\d+\\s+RUNNING`, 'm'), listed.stdout + listed.stderr);
 
           const r = await ctrInPty(['task', 'exec', '-t', '--exec-id', 'ctr-tty', id, 'sh', '-c', 'tty; [ -t 0 ] && echo stdin-is-tty; exit 6']);
           assert.equal(r.code, 6, `ctr task exec -t: exit ${r.code}\n${r.stdout}${r.stderr}`);
           assert.deepEqual(lines(r.stdout).slice(0, 2), ['/dev/pts/0', 'stdin-is-tty'], r.stdout);
 
-          const plain = await c.ctr(['task', 'exec', '--exec-id', 'ctr-plain', id, 'sh', '-c', 'echo plain-$((6*7)); exit 3'],
+          const plain = await node.c.ctr(['task', 'exec', '--exec-id', 'ctr-plain', id, 'sh', '-c', 'echo plain-$((6*7)); exit 3'],
             { namespace: CRI_NAMESPACE });
           assert.deepEqual({ code: plain.code, stdout: plain.stdout }, { code: 3, stdout: 'plain-42\n' }, plain.stderr);
 
           // The CRI still sees its container running, and ExecSync still works after ctr's execs.
-          assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
-          const again = await client.execSync(id, ['echo', 'still-here'], 10);
+          assert.equal((await node.client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
+          const again = await node.client.execSync(id, ['echo', 'still-here'], 10);
           assert.equal(again.stdout.toString(), 'still-here\n');
         });
       });

@@ -8,57 +8,28 @@
 // shim of the same release) runs the same case as the yardstick.
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
-import { CriClient } from './cri/client';
-import { Pod, runContainer, runPod, teardown } from './cri/pod';
+import { criNode, podCase } from './cri/node';
+import type { Pod } from './cri/pod';
 import {
-  assertNoLeaks,
   BUSYBOX_REF,
   CRI_HANDLERS,
   CRI_NAMESPACE,
   CriHandler,
-  ensureHostTools,
-  importImage,
-  importPauseImage,
   isAlive,
   matrixVersions,
-  PrivateContainerd,
   readProc,
   sleep,
-  snapshotHost,
 } from './harness';
 
 const RUNTIME_OF: Record<CriHandler, string> = { burrow: 'io.containerd.burrow.v2', runc: 'io.containerd.runc.v2' };
 
 for (const version of matrixVersions()) describe(`containerd ${version} restarted while pods and tasks run`, function () {
   this.timeout(300_000);
-  let c: PrivateContainerd;
-  let client: CriClient;
-
-  before(async function () {
-    ensureHostTools(version);
-    c = await PrivateContainerd.start({ name: `restart-${version.replace('.', '')}`, version, cri: true });
-    await importPauseImage(c);
-    await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
-    await importImage(c);
-    client = new CriClient(c.address);
-    await client.waitReady();
-  });
-
-  after(async function () {
-    client?.close();
-    if (c) await c.stop();
-  });
-
-  /** A fresh CRI connection: the old channel points at the socket of the dead daemon. */
-  async function reconnect(): Promise<void> {
-    client.close();
-    client = new CriClient(c.address);
-    await client.waitReady();
-  }
+  const node = criNode({ name: `restart-${version.replace('.', '')}`, version, ctrBusybox: true });
 
   /** `ctr task ls` line of `id`: [pid, status], or undefined. */
   async function taskLine(id: string, namespace?: string): Promise<[number, string] | undefined> {
-    const ls = await c.ctr(['task', 'ls'], { namespace });
+    const ls = await node.c.ctr(['task', 'ls'], { namespace });
     assert.equal(ls.code, 0, ls.stderr);
     const m = new RegExp(`^${id}\\s+(\\d+)\\s+(\\S+)`, 'm').exec(ls.stdout);
     return m ? [Number(m[1]), m[2]] : undefined;
@@ -70,19 +41,19 @@ for (const version of matrixVersions()) describe(`containerd ${version} restarte
     w: { task: string; taskPid: number; pod: Pod; app: string; appPid: number },
   ): Promise<void> {
     assert.deepEqual(await taskLine(w.task), [w.taskPid, 'RUNNING'], `${label}: ctr task ${w.task}`);
-    const ps = await c.ctr(['task', 'ps', w.task]);
+    const ps = await node.c.ctr(['task', 'ps', w.task]);
     assert.equal(ps.code, 0, `${label}: ctr task ps ${w.task}: ${ps.stderr}`);
     assert.match(ps.stdout, new RegExp(`^${w.taskPid}\\s`, 'm'), `${label}: ${ps.stdout}`);
-    const ex = await c.ctr(['task', 'exec', '--exec-id', `probe-${Date.now()}`, w.task, 'sh', '-c', 'echo $(cat /proc/1/cmdline | tr "\\0" " ")']);
+    const ex = await node.c.ctr(['task', 'exec', '--exec-id', `probe-${Date.now()}`, w.task, 'sh', '-c', 'echo $(cat /proc/1/cmdline | tr "\\0" " ")']);
     assert.equal(ex.code, 0, `${label}: ctr task exec: ${ex.stderr}`);
     assert.equal(ex.stdout, 'sleep 600\n', label);
 
-    const pod = await client.podSandboxStatus(w.pod.id);
+    const pod = await node.client.podSandboxStatus(w.pod.id);
     assert.equal(pod.status?.state, 'SANDBOX_READY', `${label}: pod ${w.pod.id}`);
-    const st = await client.containerStatus(w.app);
+    const st = await node.client.containerStatus(w.app);
     assert.equal(st.status?.state, 'CONTAINER_RUNNING', `${label}: container ${w.app}`);
     assert.deepEqual(await taskLine(w.app, CRI_NAMESPACE), [w.appPid, 'RUNNING'], `${label}: CRI task ${w.app}`);
-    const r = await client.execSync(w.app, ['sh', '-c', 'echo out; echo err >&2; exit 4'], 30);
+    const r = await node.client.execSync(w.app, ['sh', '-c', 'echo out; echo err >&2; exit 4'], 30);
     assert.deepEqual(
       { stdout: r.stdout.toString(), stderr: r.stderr.toString(), exit_code: r.exit_code },
       { stdout: 'out\n', stderr: 'err\n', exit_code: 4 },
@@ -92,67 +63,55 @@ for (const version of matrixVersions()) describe(`containerd ${version} restarte
 
   for (const handler of CRI_HANDLERS) {
     it(`handler ${handler}: a pod and a ctr task survive SIGTERM and SIGKILL of containerd, then stop cleanly`, async function () {
-      const baseline = await snapshotHost(c);
       const task = `task-${handler}`;
-      const errors: unknown[] = [];
-      let pod: Pod | undefined;
-      try {
-        const r = await c.ctr(['run', '-d', '--runtime', RUNTIME_OF[handler], BUSYBOX_REF, task, 'sleep', '600']);
-        assert.equal(r.code, 0, r.stderr);
-        pod = await runPod(client, {
-          name: `restart-${handler}`, handler, logRoot: c.cri?.podLogDir, cgroupRoot: c.cri?.cgroupRoot,
-        });
-        const app = await runContainer(client, pod, { name: 'app', image: BUSYBOX_REF, command: ['sleep', '3600'] });
-        const taskPid = (await taskLine(task))?.[0];
-        const appPid = (await taskLine(app, CRI_NAMESPACE))?.[0];
-        assert.ok(taskPid && appPid, `pids of ${task} (${taskPid}) and ${app} (${appPid})`);
-        const w = { task, taskPid, pod, app, appPid };
-        if (handler === 'runc') {
-          // The yardstick is the runc shim of this containerd release (first on containerd's PATH).
-          const shim = readProc(taskPid)?.ppid ?? 0;
-          assert.equal(fs.readlinkSync(`/proc/${shim}/exe`), c.binaries.shimRuncV2, `shim of ${task}`);
+      await podCase(node, handler, async (k) => {
+        try {
+          const r = await node.c.ctr(['run', '-d', '--runtime', RUNTIME_OF[handler], BUSYBOX_REF, task, 'sleep', '600']);
+          assert.equal(r.code, 0, r.stderr);
+          const pod = await k.pod('restart');
+          const app = await k.run(pod, { name: 'app', image: BUSYBOX_REF, command: ['sleep', '3600'] });
+          const taskPid = (await taskLine(task))?.[0];
+          const appPid = (await taskLine(app, CRI_NAMESPACE))?.[0];
+          assert.ok(taskPid && appPid, `pids of ${task} (${taskPid}) and ${app} (${appPid})`);
+          const w = { task, taskPid, pod, app, appPid };
+          if (handler === 'runc') {
+            // The yardstick is the runc shim of this containerd release (first on containerd's PATH).
+            const shim = readProc(taskPid)?.ppid ?? 0;
+            assert.equal(fs.readlinkSync(`/proc/${shim}/exe`), node.c.binaries.shimRuncV2, `shim of ${task}`);
+          }
+          await checkAlive('before the restart', w);
+
+          for (const kill of [false, true]) {
+            const label = `after ${kill ? 'SIGKILL' : 'SIGTERM'} and restart of containerd`;
+            const oldPid = node.c.pid;
+            await node.c.restart({ kill });
+            assert.notEqual(node.c.pid, oldPid);
+            assert.ok(isAlive(taskPid) && isAlive(appPid), `${label}: container processes died`);
+            await node.reconnect();
+            await checkAlive(label, w);
+          }
+
+          // A new container in the pod whose sandbox was started by the previous daemon.
+          const late = await k.run(pod, { name: 'late', image: BUSYBOX_REF, command: ['sleep', '3600'] });
+          const lr = await node.client.execSync(late, ['cat', '/proc/1/cmdline'], 30);
+          assert.equal(lr.stdout.toString(), 'sleep\x003600\x00');
+
+          // Stop and remove everything through the restarted daemon.
+          const kill = await node.c.ctr(['task', 'kill', '-s', 'SIGKILL', task]);
+          assert.equal(kill.code, 0, kill.stderr);
+          for (let i = 0; i < 100 && (await taskLine(task))?.[1] !== 'STOPPED'; i++) await sleep(100);
+          assert.deepEqual(await taskLine(task), [taskPid, 'STOPPED']);
+          const rm = await node.c.ctr(['task', 'rm', task]);
+          assert.equal(rm.code, 0, rm.stderr);
+          const crm = await node.c.ctr(['container', 'rm', task]);
+          assert.equal(crm.code, 0, crm.stderr);
+          await k.teardown(pod);
+          assert.deepEqual(await node.client.listPodSandbox({}), []);
+        } finally {
+          await node.c.ctr(['task', 'rm', '-f', task]);
+          await node.c.ctr(['container', 'rm', task]);
         }
-        await checkAlive('before the restart', w);
-
-        for (const kill of [false, true]) {
-          const label = `after ${kill ? 'SIGKILL' : 'SIGTERM'} and restart of containerd`;
-          const oldPid = c.pid;
-          await c.restart({ kill });
-          assert.notEqual(c.pid, oldPid);
-          assert.ok(isAlive(taskPid) && isAlive(appPid), `${label}: container processes died`);
-          await reconnect();
-          await checkAlive(label, w);
-        }
-
-        // A new container in the pod whose sandbox was started by the previous daemon.
-        const late = await runContainer(client, pod, { name: 'late', image: BUSYBOX_REF, command: ['sleep', '3600'] });
-        const lr = await client.execSync(late, ['cat', '/proc/1/cmdline'], 30);
-        assert.equal(lr.stdout.toString(), 'sleep\x003600\x00');
-
-        // Stop and remove everything through the restarted daemon.
-        const kill = await c.ctr(['task', 'kill', '-s', 'SIGKILL', task]);
-        assert.equal(kill.code, 0, kill.stderr);
-        for (let i = 0; i < 100 && (await taskLine(task))?.[1] !== 'STOPPED'; i++) await sleep(100);
-        assert.deepEqual(await taskLine(task), [taskPid, 'STOPPED']);
-        const rm = await c.ctr(['task', 'rm', task]);
-        assert.equal(rm.code, 0, rm.stderr);
-        const crm = await c.ctr(['container', 'rm', task]);
-        assert.equal(crm.code, 0, crm.stderr);
-        await teardown(client, pod);
-        pod = undefined;
-        assert.deepEqual(await client.listPodSandbox({}), []);
-      } catch (e) {
-        errors.push(e);
-      }
-      await c.ctr(['task', 'rm', '-f', task]);
-      await c.ctr(['container', 'rm', task]);
-      if (pod) await teardown(client, pod).catch((e) => errors.push(e));
-      await assertNoLeaks(c, baseline).catch((e) => errors.push(e));
-      if (errors.length === 1) throw errors[0];
-      if (errors.length > 1) {
-        const text = errors.map((e) => (e instanceof Error ? e.message : String(e)));
-        throw Object.assign(errors[0] as Error, { message: text.join('\n--- and then ---\n') });
-      }
+      });
     });
   }
 });

@@ -12,7 +12,7 @@ import { Code, RpcError } from '../shim/protocol/status';
 import { TtrpcClient } from '../shim/protocol/ttrpc-client';
 import { TtrpcServer } from '../shim/protocol/ttrpc-server';
 import { silentLogger } from '../shim/log/logger';
-import { findBusybox, populateRootfs, repoRoot, run, sleep } from './harness';
+import { defaultSpec, freshBusyboxRootfs, repoRoot, run, sleep } from './harness';
 
 const SHIM = path.join(repoRoot(), 'bin', 'containerd-shim-burrow-v2');
 const BASE = '/run/burrow-e2e/direct';
@@ -39,9 +39,7 @@ describe('shim binary over ttrpc, without containerd', function () {
   function bundle(id: string, edit: (spec: Record<string, any>) => void = () => undefined): string {
     const dir = path.join(BASE, 'bundles', id);
     fs.mkdirSync(dir, { recursive: true });
-    const spec = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'e2e/fixtures/runc-default-config.json'), 'utf8'));
-    spec.root = { path: rootfs };
-    spec.process.terminal = false;
+    const spec = defaultSpec(rootfs);
     spec.process.args = ['sh', '-c', 'exit 7'];
     edit(spec);
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec));
@@ -87,11 +85,7 @@ describe('shim binary over ttrpc, without containerd', function () {
   }
 
   before(async function () {
-    fs.rmSync(BASE, { recursive: true, force: true });
-    fs.mkdirSync(BASE, { recursive: true });
-    rootfs = path.join(BASE, 'rootfs');
-    fs.mkdirSync(rootfs);
-    await populateRootfs(rootfs, findBusybox());
+    rootfs = await freshBusyboxRootfs(BASE);
     eventsServer = new TtrpcServer({ logger: silentLogger });
     eventsServer.addService('containerd.services.events.ttrpc.v1.Events', lookupService('containerd.services.events.ttrpc.v1.Events'), {
       Forward: async (req: Record<string, any>) => {

@@ -12,21 +12,17 @@ import * as path from 'path';
 import { decodeMessage, encodeMessage, lookupService } from '../shim/protocol/proto-registry';
 import { Code, RpcError } from '../shim/protocol/status';
 import { TtrpcClient } from '../shim/protocol/ttrpc-client';
-import { CriClient } from './cri/client';
-import { Pod, runContainer, runPod, teardown } from './cri/pod';
+import { criNode, podCase } from './cri/node';
 import {
   assertNoLeaks,
-  BUSYBOX_REF,
-  CRI_NAMESPACE,
-  importPauseImage,
   buildDir,
+  BUSYBOX_REF,
   cgroupHierarchies,
-  ensureHostTools,
-  findBusybox,
-  importImage,
+  containerdForSuite,
+  CRI_NAMESPACE,
+  defaultSpec,
+  freshBusyboxRootfs,
   matrixVersions,
-  populateRootfs,
-  PrivateContainerd,
   repoRoot,
   Result,
   run,
@@ -116,9 +112,7 @@ describe('shim binary over ttrpc and gRPC: same handlers, same answers', functio
     const dir = path.join(BASE, 'bundles', id);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
-    const spec = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'e2e/fixtures/runc-default-config.json'), 'utf8'));
-    spec.root = { path: rootfs };
-    spec.process.terminal = false;
+    const spec = defaultSpec(rootfs);
     spec.process.args = ['sleep', '100'];
     spec.linux.cgroupsPath = `/${CGROUP_PARENT}/${id}`;
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec));
@@ -205,11 +199,7 @@ describe('shim binary over ttrpc and gRPC: same handlers, same answers', functio
   }
 
   before(async function () {
-    fs.rmSync(BASE, { recursive: true, force: true });
-    fs.mkdirSync(BASE, { recursive: true });
-    rootfs = path.join(BASE, 'rootfs');
-    fs.mkdirSync(rootfs);
-    await populateRootfs(rootfs, findBusybox());
+    rootfs = await freshBusyboxRootfs(BASE);
   });
 
   after(function () {
@@ -338,77 +328,70 @@ describe('shim binary over ttrpc and gRPC: same handlers, same answers', functio
 // shim/cli/bootstrap-output.ts), so there `start` refuses with the reason, which ctr shows.
 for (const version of matrixVersions()) describe(`ctr run with Burrow in gRPC mode on containerd ${version}`, function () {
   this.timeout(180_000);
-  let c: PrivateContainerd;
+  const node = containerdForSuite({ name: `grpc-ctr-${version.replace('.', '')}`, version });
   let optionsFile: string;
 
   const ctrRun = (id: string, args: string[], flags: string[] = []): Promise<Result> =>
-    c.ctr(['run', '--rm', ...flags, '--runtime', BURROW, '--runtime-config-path', optionsFile, BUSYBOX_REF, id, ...args], { timeoutSec: 60 });
+    node.c.ctr(['run', '--rm', ...flags, '--runtime', BURROW, '--runtime-config-path', optionsFile, BUSYBOX_REF, id, ...args], { timeoutSec: 60 });
 
   before(async function () {
-    ensureHostTools(version);
-    c = await PrivateContainerd.start({ name: `grpc-ctr-${version.replace('.', '')}`, version });
-    await importImage(c);
     const dir = buildDir(`grpc-ctr-${version}`);
     fs.mkdirSync(dir, { recursive: true });
     optionsFile = path.join(dir, 'burrow-grpc.toml');
     fs.writeFileSync(optionsFile, 'Protocol = "grpc"\n');
   });
 
-  after(async function () {
-    if (c) await c.stop();
-  });
-
   if (version === '1.7') {
     it('runs a container over gRPC: output, exit code, exec, restart of containerd, clean removal', async function () {
-      const baseline = await snapshotHost(c);
+      const baseline = await snapshotHost(node.c);
       const r = await ctrRun('grpc-echo', ['sh', '-c', 'echo hello over grpc; exit 3']);
       assert.equal(r.code, 3, r.stderr);
       assert.equal(r.stdout, 'hello over grpc\n');
-      assert.match(c.readLog(), /shim bootstrap parameters.*protocol=grpc/);
-      assert.match(c.readLog(), /shim started.*id=grpc-echo.*protocol=grpc/);
+      assert.match(node.c.readLog(), /shim bootstrap parameters.*protocol=grpc/);
+      assert.match(node.c.readLog(), /shim started.*id=grpc-echo.*protocol=grpc/);
 
       const id = 'grpc-long';
-      const d = await c.ctr(['run', '-d', '--runtime', BURROW, '--runtime-config-path', optionsFile, BUSYBOX_REF, id, 'sleep', '600']);
+      const d = await node.c.ctr(['run', '-d', '--runtime', BURROW, '--runtime-config-path', optionsFile, BUSYBOX_REF, id, 'sleep', '600']);
       assert.equal(d.code, 0, d.stderr);
-      const boot = JSON.parse(fs.readFileSync(path.join(c.bundleDir(id), 'address'), 'utf8')) as Record<string, unknown>;
+      const boot = JSON.parse(fs.readFileSync(path.join(node.c.bundleDir(id), 'address'), 'utf8')) as Record<string, unknown>;
       assert.deepEqual(Object.keys(boot).sort(), ['address', 'protocol', 'version']);
       assert.equal(boot.version, 2);
       assert.equal(boot.protocol, 'grpc');
-      const ex = await c.ctr(['task', 'exec', '--exec-id', 'e1', id, 'sh', '-c', 'echo in; exit 2']);
+      const ex = await node.c.ctr(['task', 'exec', '--exec-id', 'e1', id, 'sh', '-c', 'echo in; exit 2']);
       assert.equal(ex.code, 2, ex.stderr);
       assert.equal(ex.stdout, 'in\n');
 
-      await c.restart();
-      const ls = await c.ctr(['task', 'ls']);
+      await node.c.restart();
+      const ls = await node.c.ctr(['task', 'ls']);
       assert.match(ls.stdout, new RegExp(`^${id}\\s+\\d+\\s+RUNNING`, 'm'), ls.stdout + ls.stderr);
-      const again = await c.ctr(['task', 'exec', '--exec-id', 'e2', id, 'echo', 'after restart']);
+      const again = await node.c.ctr(['task', 'exec', '--exec-id', 'e2', id, 'echo', 'after restart']);
       assert.equal(again.code, 0, again.stderr);
       assert.equal(again.stdout, 'after restart\n');
 
-      const kill = await c.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+      const kill = await node.c.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
       assert.equal(kill.code, 0, kill.stderr);
-      for (let i = 0; i < 100 && !/STOPPED/.test((await c.ctr(['task', 'ls'])).stdout); i++) await sleep(100);
-      const rm = await c.ctr(['task', 'rm', id]);
+      for (let i = 0; i < 100 && !/STOPPED/.test((await node.c.ctr(['task', 'ls'])).stdout); i++) await sleep(100);
+      const rm = await node.c.ctr(['task', 'rm', id]);
       assert.equal(rm.code, 0, rm.stderr);
-      const crm = await c.ctr(['containers', 'rm', id]);
+      const crm = await node.c.ctr(['containers', 'rm', id]);
       assert.equal(crm.code, 0, crm.stderr);
-      await assertNoLeaks(c, baseline);
+      await assertNoLeaks(node.c, baseline);
       // Shutdown was answered before the shim closed its connections (GOAWAY, then close).
-      assert.doesNotMatch(c.readLog(), /failed to shutdown shim task/);
+      assert.doesNotMatch(node.c.readLog(), /failed to shutdown shim task/);
     });
   } else {
     it('refuses gRPC mode with the reason, and leaves nothing behind', async function () {
-      const baseline = await snapshotHost(c);
+      const baseline = await snapshotHost(node.c);
       const r = await ctrRun('grpc-refused', ['echo', 'never']);
       assert.notEqual(r.code, 0);
       assert.equal(r.stdout, '');
       const reason = version === '1.6' ? /gRPC mode needs containerd 1\.7 or newer \(this is containerd 1\.6/ : /gRPC mode does not work with containerd 2\.1: containerd 2\.0-2\.3 run their dead-shim cleanup/;
       assert.match(r.stderr, reason);
       // The default transport still works on the same containerd.
-      const ok = await c.ctr(['run', '--rm', '--runtime', BURROW, BUSYBOX_REF, 'ttrpc-still', 'echo', 'fine']);
+      const ok = await node.c.ctr(['run', '--rm', '--runtime', BURROW, BUSYBOX_REF, 'ttrpc-still', 'echo', 'fine']);
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal(ok.stdout, 'fine\n');
-      await assertNoLeaks(c, baseline);
+      await assertNoLeaks(node.c, baseline);
     });
   }
 });
@@ -419,61 +402,35 @@ if (matrixVersions().includes('1.7')) describe('a CRI pod with Burrow in gRPC mo
   this.timeout(300_000);
   const version = '1.7';
   const HANDLER = 'burrow-grpc';
-  let c: PrivateContainerd;
-  let client: CriClient;
-
-  before(async function () {
-    ensureHostTools(version);
-    const rt = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.burrow-grpc';
-    c = await PrivateContainerd.start({
-      name: 'grpc-cri-17',
-      version,
-      cri: true,
-      configExtra: [
-        `${rt}]`,
-        '  runtime_type = "io.containerd.burrow.v2"',
-        '  pod_annotations = ["*"]',
-        '  container_annotations = ["*"]',
-        `${rt}.options]`,
-        '  Protocol = "grpc"',
-        '',
-      ].join('\n'),
-    });
-    await importPauseImage(c);
-    await importImage(c, BUSYBOX_REF, CRI_NAMESPACE);
-    client = new CriClient(c.address);
-    await client.waitReady();
-  });
-
-  after(async function () {
-    client?.close();
-    if (c) await c.stop();
+  const rt = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.burrow-grpc';
+  const node = criNode({
+    name: 'grpc-cri-17',
+    version,
+    configExtra: [
+      `${rt}]`,
+      '  runtime_type = "io.containerd.burrow.v2"',
+      '  pod_annotations = ["*"]',
+      '  container_annotations = ["*"]',
+      `${rt}.options]`,
+      '  Protocol = "grpc"',
+      '',
+    ].join('\n'),
   });
 
   it('runs the pod and a container over gRPC, exec and stats, and tears down cleanly', async function () {
-    const baseline = await snapshotHost(c);
-    const errors: unknown[] = [];
-    let pod: Pod | undefined;
-    try {
-      pod = await runPod(client, { name: 'grpc-pod', handler: HANDLER, logRoot: c.cri?.podLogDir, cgroupRoot: c.cri?.cgroupRoot });
-      assert.equal((await client.podSandboxStatus(pod.id)).status?.state, 'SANDBOX_READY');
-      const boot = JSON.parse(fs.readFileSync(path.join(c.bundleDir(pod.id, CRI_NAMESPACE), 'address'), 'utf8')) as Record<string, unknown>;
+    await podCase(node, HANDLER, async (k) => {
+      const pod = await k.pod('grpc-pod');
+      assert.equal((await node.client.podSandboxStatus(pod.id)).status?.state, 'SANDBOX_READY');
+      const boot = JSON.parse(fs.readFileSync(path.join(node.c.bundleDir(pod.id, CRI_NAMESPACE), 'address'), 'utf8')) as Record<string, unknown>;
       assert.deepEqual([boot.version, boot.protocol], [2, 'grpc']);
-      const id = await runContainer(client, pod, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
-      assert.equal((await client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
-      const r = await client.execSync(id, ['sh', '-c', 'echo over grpc; exit 6'], 30);
+      const id = await k.run(pod, { name: 'sleeper', image: BUSYBOX_REF, command: ['sleep', '3600'] });
+      assert.equal((await node.client.containerStatus(id)).status?.state, 'CONTAINER_RUNNING');
+      const r = await node.client.execSync(id, ['sh', '-c', 'echo over grpc; exit 6'], 30);
       assert.equal(r.stdout.toString(), 'over grpc\n');
       assert.equal(r.exit_code, 6);
-      const stats = await client.containerStats(id);
+      const stats = await node.client.containerStats(id);
       assert.ok(Number(stats?.memory?.working_set_bytes?.value ?? 0) > 0, `no memory stats: ${JSON.stringify(stats)}`);
-      assert.match(c.readLog(), new RegExp(`shim started.*id=${pod.id}.*protocol=grpc`));
-      await teardown(client, pod);
-      pod = undefined;
-    } catch (e) {
-      errors.push(e);
-    }
-    if (pod) await teardown(client, pod).catch((e) => errors.push(e));
-    await assertNoLeaks(c, baseline).catch((e) => errors.push(e));
-    if (errors.length > 0) throw new Error(errors.map((e) => (e instanceof Error ? e.stack ?? e.message : String(e))).join('\n--- and then ---\n'));
+      assert.match(node.c.readLog(), new RegExp(`shim started.*id=${pod.id}.*protocol=grpc`));
+    });
   });
 });

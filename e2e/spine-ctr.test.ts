@@ -7,16 +7,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   assertNoLeaks,
-  BUSYBOX_REF,
   buildDir,
+  BUSYBOX_REF,
+  containerdForSuite,
+  defaultSpec,
   diffSnapshots,
-  ensureHostTools,
-  findBusybox,
+  freshBusyboxRootfs,
   HostSnapshot,
-  importImage,
   matrixVersions,
-  populateRootfs,
-  PrivateContainerd,
   Result,
   sleep,
   snapshotHost,
@@ -27,21 +25,19 @@ const RUNC = 'io.containerd.runc.v2';
 
 for (const version of matrixVersions()) describe(`spine: ctr run with the burrow runtime on a private containerd ${version}`, function () {
   this.timeout(180_000);
-  let c: PrivateContainerd;
+  const node = containerdForSuite({ name: `spine-${version.replace('.', '')}`, version });
   let baseline: HostSnapshot;
   let specDir: string;
 
   const run = (id: string, args: string[], opts: { runtime?: string; input?: string } = {}): Promise<Result> =>
-    c.ctr(['run', '--rm', '--runtime', opts.runtime ?? BURROW, BUSYBOX_REF, id, ...args], {
+    node.c.ctr(['run', '--rm', '--runtime', opts.runtime ?? BURROW, BUSYBOX_REF, id, ...args], {
       input: opts.input,
       timeoutSec: 60,
     });
 
   /** containerd's own default spec for a container, captured from runc, with `edit` applied. */
   function specFile(name: string, edit: (spec: Record<string, any>) => void): string {
-    const spec = JSON.parse(fs.readFileSync(path.join(__dirname, '../../e2e/fixtures/runc-default-config.json'), 'utf8'));
-    spec.root = { path: path.join(specDir, 'rootfs') };
-    spec.process.terminal = false;
+    const spec = defaultSpec(path.join(specDir, 'rootfs'));
     edit(spec);
     const file = path.join(specDir, `${name}.json`);
     fs.writeFileSync(file, JSON.stringify(spec));
@@ -49,7 +45,7 @@ for (const version of matrixVersions()) describe(`spine: ctr run with the burrow
   }
 
   const runSpec = (id: string, file: string): Promise<Result> =>
-    c.ctr(['run', '--rm', '--config', file, '--runtime', BURROW, id], { timeoutSec: 60 });
+    node.c.ctr(['run', '--rm', '--config', file, '--runtime', BURROW, id], { timeoutSec: 60 });
 
   /**
    * ctr's text for a shim error of gRPC code InvalidArgument. containerd 1.x appends the code's
@@ -62,39 +58,30 @@ for (const version of matrixVersions()) describe(`spine: ctr run with the burrow
       assert.match(r.stderr, new RegExp(`${message.source}: invalid argument`));
     } else {
       assert.match(r.stderr, new RegExp(`${message.source}\\n?$`));
-      assert.match(c.readLog(), new RegExp(`id=${id} code=3 `), `no InvalidArgument (code=3) logged for ${id}`);
+      assert.match(node.c.readLog(), new RegExp(`id=${id} code=3 `), `no InvalidArgument (code=3) logged for ${id}`);
     }
   }
 
   async function waitForStatus(id: string, status: string): Promise<void> {
     for (let i = 0; i < 100; i++) {
-      const ls = await c.ctr(['task', 'ls']);
+      const ls = await node.c.ctr(['task', 'ls']);
       if (new RegExp(`^${id}\\s+\\d+\\s+${status}`, 'm').test(ls.stdout)) return;
       await sleep(100);
     }
-    assert.fail(`task ${id} never reached ${status}:\n${(await c.ctr(['task', 'ls'])).stdout}`);
+    assert.fail(`task ${id} never reached ${status}:\n${(await node.c.ctr(['task', 'ls'])).stdout}`);
   }
 
   before(async function () {
-    ensureHostTools(version);
-    c = await PrivateContainerd.start({ name: `spine-${version.replace('.', '')}`, version });
-    await importImage(c);
     specDir = buildDir(`spine-specs-${version}`);
-    fs.rmSync(specDir, { recursive: true, force: true });
-    fs.mkdirSync(path.join(specDir, 'rootfs'), { recursive: true });
-    await populateRootfs(path.join(specDir, 'rootfs'), findBusybox());
-  });
-
-  after(async function () {
-    if (c) await c.stop();
+    await freshBusyboxRootfs(specDir);
   });
 
   beforeEach(async function () {
-    baseline = await snapshotHost(c);
+    baseline = await snapshotHost(node.c);
   });
 
   afterEach(async function () {
-    await assertNoLeaks(c, baseline);
+    await assertNoLeaks(node.c, baseline);
   });
 
   it('runs /bin/echo hello and prints its output', async function () {
@@ -111,7 +98,7 @@ for (const version of matrixVersions()) describe(`spine: ctr run with the burrow
   it('reports 137 for a process killed by SIGKILL', async function () {
     const running = run('killed', ['sleep', '60']);
     await waitForStatus('killed', 'RUNNING');
-    const kill = await c.ctr(['task', 'kill', '-s', 'SIGKILL', 'killed']);
+    const kill = await node.c.ctr(['task', 'kill', '-s', 'SIGKILL', 'killed']);
     assert.equal(kill.code, 0, kill.stderr);
     const r = await running;
     assert.equal(r.code, 137, r.stderr);
@@ -147,26 +134,26 @@ for (const version of matrixVersions()) describe(`spine: ctr run with the burrow
   });
 
   it('runs detached: task ls shows RUNNING, then task kill and task rm', async function () {
-    const r = await c.ctr(['run', '-d', '--runtime', BURROW, BUSYBOX_REF, 'detached', 'sleep', '600']);
+    const r = await node.c.ctr(['run', '-d', '--runtime', BURROW, BUSYBOX_REF, 'detached', 'sleep', '600']);
     assert.equal(r.code, 0, r.stderr);
     try {
       await waitForStatus('detached', 'RUNNING');
-      const pids = await c.ctr(['task', 'ps', 'detached']);
+      const pids = await node.c.ctr(['task', 'ps', 'detached']);
       assert.equal(pids.code, 0, pids.stderr);
       assert.match(pids.stdout, /^\d+/m);
-      const kill = await c.ctr(['task', 'kill', 'detached']);
+      const kill = await node.c.ctr(['task', 'kill', 'detached']);
       assert.equal(kill.code, 0, kill.stderr);
       // sleep as pid 1 has no SIGTERM handler: the kernel ignores SIGTERM for a namespace init.
       await sleep(300);
       await waitForStatus('detached', 'RUNNING');
-      const killHard = await c.ctr(['task', 'kill', '-s', 'SIGKILL', 'detached']);
+      const killHard = await node.c.ctr(['task', 'kill', '-s', 'SIGKILL', 'detached']);
       assert.equal(killHard.code, 0, killHard.stderr);
       await waitForStatus('detached', 'STOPPED');
-      const rm = await c.ctr(['task', 'rm', 'detached']);
+      const rm = await node.c.ctr(['task', 'rm', 'detached']);
       assert.equal(rm.code, 0, rm.stderr);
     } finally {
-      await c.ctr(['task', 'rm', '-f', 'detached']);
-      await c.ctr(['container', 'rm', 'detached']);
+      await node.c.ctr(['task', 'rm', '-f', 'detached']);
+      await node.c.ctr(['container', 'rm', 'detached']);
     }
   });
 
@@ -174,12 +161,12 @@ for (const version of matrixVersions()) describe(`spine: ctr run with the burrow
     const running = run('leak-probe', ['sleep', '600']);
     try {
       await waitForStatus('leak-probe', 'RUNNING');
-      const seen = new Set(diffSnapshots(baseline, await snapshotHost(c)).map((l) => l.split(':')[0]));
+      const seen = new Set(diffSnapshots(baseline, await snapshotHost(node.c)).map((l) => l.split(':')[0]));
       for (const cat of ['process', 'mount', 'shim-socket', 'fifo', 'burrow-state', 'bundle', 'work-dir', 'cgroup']) {
         assert.ok(seen.has(cat), `no ${cat} entry while task leak-probe runs on containerd ${version}: ${[...seen]}`);
       }
     } finally {
-      await c.ctr(['task', 'kill', '-s', 'SIGKILL', 'leak-probe']);
+      await node.c.ctr(['task', 'kill', '-s', 'SIGKILL', 'leak-probe']);
       const r = await running;
       assert.equal(r.code, 137, r.stderr);
     }
@@ -199,7 +186,7 @@ for (const version of matrixVersions()) describe(`spine: ctr run with the burrow
     });
 
     it('a rootfs that does not exist', async function () {
-      const r = await c.ctr(['run', '--rm', '--rootfs', '--runtime', BURROW, '/nonexistent/rootfs', 'no-rootfs', 'sh']);
+      const r = await node.c.ctr(['run', '--rm', '--rootfs', '--runtime', BURROW, '/nonexistent/rootfs', 'no-rootfs', 'sh']);
       assertInvalidArgument(r, 'no-rootfs', /rootfs "\/nonexistent\/rootfs" does not exist/);
     });
 

@@ -6,10 +6,8 @@ import { strict as assert } from 'assert';
 import {
   assertNoLeaks,
   BUSYBOX_REF,
-  ensureHostTools,
+  containerdForSuite,
   HostSnapshot,
-  importImage,
-  PrivateContainerd,
   Result,
   run,
   sleep,
@@ -20,34 +18,24 @@ const RUNTIMES = { runc: 'io.containerd.runc.v2', burrow: 'io.containerd.burrow.
 
 describe('terminals through ctr -t, runc and Burrow alike', function () {
   this.timeout(120_000);
-  let c: PrivateContainerd;
+  const node = containerdForSuite({ name: 'tty' });
   let baseline: HostSnapshot;
 
   /** ctr under a pty; its output is what a user would see on their terminal. */
   function ctrInPty(args: string[]): Promise<Result> {
-    const cmd = ['ctr', '--address', c.address, '-n', c.namespace, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const cmd = ['ctr', '--address', node.c.address, '-n', node.c.namespace, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
     return run('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 30_000 });
   }
 
   // The pty echoes CRLF and ctr may print a NUL first; what matters is the lines themselves.
   const lines = (out: string) => out.replace(/\0|\^@/g, '').split(/\r*\n/).map((l) => l.trim()).filter(Boolean);
 
-  before(async function () {
-    ensureHostTools();
-    c = await PrivateContainerd.start({ name: 'tty' });
-    await importImage(c);
-  });
-
-  after(async function () {
-    if (c) await c.stop();
-  });
-
   beforeEach(async function () {
-    baseline = await snapshotHost(c);
+    baseline = await snapshotHost(node.c);
   });
 
   afterEach(async function () {
-    await assertNoLeaks(c, baseline);
+    await assertNoLeaks(node.c, baseline);
   });
 
   for (const [name, runtime] of Object.entries(RUNTIMES)) {
@@ -59,16 +47,16 @@ describe('terminals through ctr -t, runc and Burrow alike', function () {
 
     it(`${name}: exec -t gives the exec a pty and its exit code`, async function () {
       const id = `ttyx-${name}`;
-      const d = await c.ctr(['run', '-d', '--runtime', runtime, BUSYBOX_REF, id, 'sleep', '600']);
+      const d = await node.c.ctr(['run', '-d', '--runtime', runtime, BUSYBOX_REF, id, 'sleep', '600']);
       assert.equal(d.code, 0, d.stderr);
       try {
         const r = await ctrInPty(['task', 'exec', '-t', '--exec-id', 'x', id, 'sh', '-c', 'tty; exit 6']);
         assert.equal(r.code, 6, r.stdout + r.stderr);
         assert.equal(lines(r.stdout)[0], '/dev/pts/0');
       } finally {
-        await c.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
-        for (let i = 0; i < 50 && (await c.ctr(['task', 'rm', id])).code !== 0; i++) await sleep(100);
-        await c.ctr(['container', 'rm', id]);
+        await node.c.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+        for (let i = 0; i < 50 && (await node.c.ctr(['task', 'rm', id])).code !== 0; i++) await sleep(100);
+        await node.c.ctr(['container', 'rm', id]);
       }
     });
   }

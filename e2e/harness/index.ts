@@ -1,4 +1,5 @@
 // One import for e2e suites: `import { PrivateContainerd, importImage, ... } from './harness'`.
+export * from './bundle';
 export * from './command';
 export * from './containerd';
 export * from './cri-host';
@@ -7,5 +8,6 @@ export * from './leaks';
 export * from './mounts';
 export * from './pause-image';
 export * from './procfs';
+export * from './suite-containerd';
 export { repoRoot, buildDir, isUnder, sleep } from './paths';
 export * from './versions';

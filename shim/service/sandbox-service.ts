@@ -12,7 +12,7 @@ import { validateId } from '../sandbox/ids';
 import { PodSandbox, PodSettings } from '../sandbox/pod-sandbox';
 import type { SandboxDeps } from '../sandbox/sandbox';
 import { now, ZERO_TIME } from '../sandbox/timestamp';
-import { toRpcError } from './error-codes';
+import { handlersOf } from './method-table';
 
 export const SANDBOX_SERVICE = 'containerd.runtime.sandbox.v1.Sandbox';
 
@@ -55,7 +55,7 @@ export class SandboxService {
   }
 
   handlers(): Record<string, UnaryHandler> {
-    const methods: Record<string, (req: Req) => Promise<object>> = {
+    return handlersOf({
       CreateSandbox: (r) => this.create(r),
       StartSandbox: (r) => this.start(r),
       Platform: (r) => this.platform(r),
@@ -65,24 +65,7 @@ export class SandboxService {
       PingSandbox: (r) => this.ping(r),
       ShutdownSandbox: (r) => this.shutdown(r),
       SandboxMetrics: (r) => this.metrics(r),
-    };
-    const out: Record<string, UnaryHandler> = {};
-    for (const [name, fn] of Object.entries(methods)) {
-      out[name] = async (req: Req) => {
-        try {
-          return await fn(req);
-        } catch (err) {
-          const rpc = toRpcError(err);
-          this.opts.logger[rpc.code === Code.NotFound ? 'debug' : 'warn'](`${name} failed`, {
-            sandbox_id: req.sandbox_id,
-            code: rpc.code,
-            error: rpc.message,
-          });
-          throw rpc;
-        }
-      };
-    }
-    return out;
+    }, this.opts.logger, (req) => ({ sandbox_id: req.sandbox_id }));
   }
 
   private podOf(id: string): PodSandbox {

@@ -10,7 +10,7 @@ import { ExitInfo, Sandbox, SandboxDeps } from '../sandbox/sandbox';
 import type { SandboxStatus } from '../sandbox/state-store';
 import { ZERO_TIME } from '../sandbox/timestamp';
 import { packAny } from '../protocol/proto-registry';
-import { toRpcError } from './error-codes';
+import { handlersOf } from './method-table';
 
 export interface EventSink {
   publish(topic: string, typeName: string, event: object): void;
@@ -54,7 +54,7 @@ export class TaskService {
 
   /** The handlers, each turning thrown errors into the right status code. */
   handlers(): Record<string, UnaryHandler> {
-    const methods: Record<string, (req: Req) => Promise<object | undefined>> = {
+    return handlersOf({
       Create: (r) => this.create(r),
       Start: (r) => this.start(r),
       State: (r) => this.state(r),
@@ -72,21 +72,7 @@ export class TaskService {
       Checkpoint: () => this.unimplemented('Checkpoint'),
       Update: (r) => this.update(r),
       Stats: (r) => this.stats(r),
-    };
-    const out: Record<string, UnaryHandler> = {};
-    for (const [name, fn] of Object.entries(methods)) {
-      out[name] = async (req: Req) => {
-        try {
-          return await fn(req);
-        } catch (err) {
-          const rpc = toRpcError(err);
-          const log = rpc.code === Code.NotFound || rpc.code === Code.Unimplemented ? 'debug' : 'warn';
-          this.opts.logger[log](`${name} failed`, { id: req.id, exec_id: req.exec_id, code: rpc.code, error: rpc.message });
-          throw rpc;
-        }
-      };
-    }
-    return out;
+    }, this.opts.logger, (req) => ({ id: req.id, exec_id: req.exec_id }));
   }
 
   private async unimplemented(method: string): Promise<never> {

@@ -3,32 +3,19 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { silentLogger } from '../../shim/log/logger';
 import { encodeMessage, lookupService, unpackAny } from '../../shim/protocol/proto-registry';
-import type { CallContext, UnaryHandler } from '../../shim/protocol/rpc-service';
-import { Code, RpcError } from '../../shim/protocol/status';
+import type { UnaryHandler } from '../../shim/protocol/rpc-service';
+import { Code } from '../../shim/protocol/status';
 import * as L from '../../shim/sandbox/linux';
 import type { CgroupDriver, CgroupManager, CgroupRequest, CgroupStats } from '../../shim/sandbox/cgroups/manager';
-import { ExitRouter } from '../../shim/sandbox/exit-router';
 import { podCgroupsPath, podSpec, POD_DIR } from '../../shim/sandbox/pod-sandbox';
-import { StateStore } from '../../shim/sandbox/state-store';
 import { SANDBOX_SERVICE, SandboxService } from '../../shim/service/sandbox-service';
 import { FakeNative } from '../fakes/fake-native';
 import { makeTempDir, removeTempDir, settle } from '../fakes/fixtures';
+import { callMethod, fakeSandboxDeps, rejectsCode } from '../fakes/service-calls';
 
 const NS = 'k8s.io';
 const SIGTERM = 15;
 const SIGKILL = 9;
-
-async function rejectsCode(p: Promise<unknown>, code: Code, message?: RegExp): Promise<void> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof RpcError, `expected RpcError ${Code[code]}, got ${String(caught)}`);
-  assert.equal(caught.code, code, `${Code[caught.code]}: ${caught.message}`);
-  if (message) assert.match(caught.message, message);
-}
 
 function podConfigAny(config: object): { type_url: string; value: Uint8Array } {
   return { type_url: 'runtime.v1.PodSandboxConfig', value: encodeMessage('runtime.v1.PodSandboxConfig', config) };
@@ -68,7 +55,6 @@ describe('service: SandboxService (pod sandboxes with Burrow\'s pause process)',
   let service: SandboxService;
   let h: Record<string, UnaryHandler>;
   let shutdowns: number;
-  const ctx = { service: SANDBOX_SERVICE, method: '', metadata: new Map(), namespace: NS } as CallContext;
 
   beforeEach(() => {
     tmp = makeTempDir('burrow-sandbox-svc-');
@@ -82,7 +68,7 @@ describe('service: SandboxService (pod sandboxes with Burrow\'s pause process)',
     shutdowns = 0;
     service = new SandboxService({
       namespace: NS,
-      sandboxDeps: { native, store: new StateStore(path.join(tmp, 'state')), exits: new ExitRouter(native, silentLogger), logger: silentLogger },
+      sandboxDeps: fakeSandboxDeps(native, path.join(tmp, 'state')),
       logger: silentLogger,
       onShutdown: () => shutdowns++,
       pauseBinary,
@@ -92,11 +78,7 @@ describe('service: SandboxService (pod sandboxes with Burrow\'s pause process)',
 
   afterEach(() => removeTempDir(tmp));
 
-  function call(method: string, req: Record<string, unknown>): Promise<any> {
-    const handler = h[method];
-    assert.ok(handler, `no handler for ${method}`);
-    return handler(req, { ...ctx, method });
-  }
+  const call = (method: string, req: Record<string, unknown>): Promise<any> => callMethod(h, SANDBOX_SERVICE, NS, method, req);
 
   const podConfig = {
     metadata: { name: 'web', uid: 'u-1', namespace: 'default', attempt: 0 },
@@ -261,7 +243,7 @@ describe('service: SandboxService (pod sandboxes with Burrow\'s pause process)',
     const cgroups = new PodCgroups();
     service = new SandboxService({
       namespace: NS,
-      sandboxDeps: { native, store: new StateStore(path.join(tmp, 'state2')), exits: new ExitRouter(native, silentLogger), logger: silentLogger, cgroups },
+      sandboxDeps: fakeSandboxDeps(native, path.join(tmp, 'state2'), { cgroups }),
       logger: silentLogger,
       onShutdown: () => shutdowns++,
       pauseBinary,

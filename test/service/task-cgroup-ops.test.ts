@@ -9,15 +9,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { silentLogger } from '../../shim/log/logger';
 import { decodeMessage, unpackAny } from '../../shim/protocol/proto-registry';
-import { Code, RpcError } from '../../shim/protocol/status';
-import type { CallContext, UnaryHandler } from '../../shim/protocol/ttrpc-server';
+import { Code } from '../../shim/protocol/status';
+import type { UnaryHandler } from '../../shim/protocol/ttrpc-server';
 import type { CgroupDriver, CgroupManager, CgroupRequest, CgroupStats } from '../../shim/sandbox/cgroups/manager';
 import type { CgroupResources } from '../../shim/sandbox/cgroups/resources';
-import { ExitRouter } from '../../shim/sandbox/exit-router';
-import { StateStore } from '../../shim/sandbox/state-store';
-import { EventSink, TaskService } from '../../shim/service/task-service';
+import { TaskService } from '../../shim/service/task-service';
 import { FakeNative } from '../fakes/fake-native';
 import { Bundle, makeBundle, makeTempDir, removeTempDir, settle } from '../fakes/fixtures';
+import { callMethod, fakeSandboxDeps, RecordingSink, rejectsCode } from '../fakes/service-calls';
 
 const NS = 'default';
 const STATUS = { CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 };
@@ -27,16 +26,6 @@ const execSpec = (args: string[]) => ({
   type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process',
   value: Buffer.from(JSON.stringify({ args, cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] })),
 });
-
-class RecordingSink implements EventSink {
-  readonly events: Array<{ topic: string; typeName: string; event: Record<string, any> }> = [];
-  publish(topic: string, typeName: string, event: object): void {
-    this.events.push({ topic, typeName, event: event as Record<string, any> });
-  }
-  get topics(): string[] {
-    return this.events.map((e) => e.topic);
-  }
-}
 
 /** A v1 cgroup whose directories are real (empty) dirs: memory/ has the OOM files. */
 class FakeCgroup implements CgroupManager {
@@ -125,18 +114,6 @@ class FakeDriver implements CgroupDriver {
   }
 }
 
-async function rejectsCode(p: Promise<unknown>, code: Code, message?: RegExp): Promise<void> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof RpcError, `expected RpcError ${Code[code]}, got ${String(caught)}`);
-  assert.equal(caught.code, code, `${Code[caught.code]}: ${caught.message}`);
-  if (message) assert.match(caught.message, message);
-}
-
 describe('service: Pause, Resume, Update, Stats and TaskOOM', () => {
   let tmp: string;
   let b: Bundle;
@@ -144,15 +121,11 @@ describe('service: Pause, Resume, Update, Stats and TaskOOM', () => {
   let sink: RecordingSink;
   let driver: FakeDriver;
   let h: Record<string, UnaryHandler>;
-  const ctx = { service: 'containerd.task.v2.Task', method: '', metadata: new Map(), namespace: NS } as CallContext;
 
   function service(withCgroups = true): Record<string, UnaryHandler> {
     return new TaskService({
       namespace: NS,
-      sandboxDeps: {
-        native, store: new StateStore(path.join(tmp, 'state')), exits: new ExitRouter(native, silentLogger), logger: silentLogger,
-        cgroups: withCgroups ? driver : undefined,
-      },
+      sandboxDeps: fakeSandboxDeps(native, path.join(tmp, 'state'), { cgroups: withCgroups ? driver : undefined }),
       events: sink,
       logger: silentLogger,
       onShutdown: () => undefined,
@@ -170,7 +143,7 @@ describe('service: Pause, Resume, Update, Stats and TaskOOM', () => {
 
   afterEach(() => removeTempDir(tmp));
 
-  const call = (method: string, req: Record<string, unknown>): Promise<any> => h[method](req, { ...ctx, method });
+  const call = (method: string, req: Record<string, unknown>): Promise<any> => callMethod(h, 'containerd.task.v2.Task', NS, method, req);
 
   async function running(id = 'c1'): Promise<number> {
     const { pid } = await call('Create', { id, bundle: b.bundle, rootfs: [], stdin: '', stdout: '', stderr: '', terminal: false });

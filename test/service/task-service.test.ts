@@ -5,13 +5,12 @@ import * as path from 'path';
 import { silentLogger } from '../../shim/log/logger';
 import { lookupService, lookupType } from '../../shim/protocol/proto-registry';
 import { Code, RpcError } from '../../shim/protocol/status';
-import type { CallContext, UnaryHandler } from '../../shim/protocol/ttrpc-server';
-import { ExitRouter } from '../../shim/sandbox/exit-router';
+import type { UnaryHandler } from '../../shim/protocol/ttrpc-server';
 import { NativeError } from '../../shim/sandbox/native-api';
-import { StateStore } from '../../shim/sandbox/state-store';
-import { EventSink, TaskService } from '../../shim/service/task-service';
+import { TaskService } from '../../shim/service/task-service';
 import { FakeNative } from '../fakes/fake-native';
 import { Bundle, makeBundle, makeTempDir, removeTempDir, settle, waitUntil } from '../fakes/fixtures';
+import { callMethod, fakeSandboxDeps, RecordingSink, rejectsCode } from '../fakes/service-calls';
 
 const NS = 'default';
 const ZERO_TIME = { seconds: -62135596800, nanos: 0 };
@@ -19,38 +18,6 @@ const STATUS = { CREATED: 1, RUNNING: 2, STOPPED: 3 };
 const ROOTFS = [
   { type: 'overlay', source: 'overlay', target: '', options: ['index=off', 'lowerdir=/s/1/fs', 'upperdir=/s/2/fs', 'workdir=/s/2/work'] },
 ];
-
-interface Published {
-  topic: string;
-  typeName: string;
-  event: Record<string, any>;
-}
-
-class RecordingSink implements EventSink {
-  readonly events: Published[] = [];
-  publish(topic: string, typeName: string, event: object): void {
-    this.events.push({ topic, typeName, event: event as Record<string, any> });
-  }
-  get topics(): string[] {
-    return this.events.map((e) => e.topic);
-  }
-  of(topic: string): Published[] {
-    return this.events.filter((e) => e.topic === topic);
-  }
-}
-
-async function rejectsCode(p: Promise<unknown>, code: Code, message?: RegExp): Promise<RpcError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof RpcError, `expected RpcError ${Code[code]}, got ${String(caught)}`);
-  assert.equal(caught.code, code, `${Code[caught.code]}: ${caught.message}`);
-  if (message) assert.match(caught.message, message);
-  return caught;
-}
 
 /** Every key of `obj` is a field of the protobuf message `typeName` (so nothing is silently dropped). */
 function assertFieldsOf(typeName: string, obj: object): void {
@@ -67,8 +34,6 @@ describe('service: TaskService', () => {
   let h: Record<string, UnaryHandler>;
   let shutdowns: number;
 
-  const ctx: CallContext = { service: 'containerd.task.v2.Task', method: '', metadata: new Map(), namespace: NS } as CallContext;
-
   beforeEach(() => {
     tmp = makeTempDir('burrow-task-');
     b = makeBundle(tmp);
@@ -77,7 +42,7 @@ describe('service: TaskService', () => {
     shutdowns = 0;
     service = new TaskService({
       namespace: NS,
-      sandboxDeps: { native, store: new StateStore(path.join(tmp, 'state')), exits: new ExitRouter(native, silentLogger), logger: silentLogger },
+      sandboxDeps: fakeSandboxDeps(native, path.join(tmp, 'state')),
       events: sink,
       logger: silentLogger,
       onShutdown: () => shutdowns++,
@@ -87,11 +52,7 @@ describe('service: TaskService', () => {
 
   afterEach(() => removeTempDir(tmp));
 
-  function call(method: string, req: Record<string, unknown>): Promise<any> {
-    const handler = h[method];
-    assert.ok(handler, `no handler for ${method}`);
-    return handler(req, { ...ctx, method });
-  }
+  const call = (method: string, req: Record<string, unknown>): Promise<any> => callMethod(h, 'containerd.task.v2.Task', NS, method, req);
 
   function createReq(id = 'c1', extra: Record<string, unknown> = {}): Record<string, unknown> {
     return { id, bundle: b.bundle, rootfs: ROOTFS, terminal: false, stdin: '', stdout: '', stderr: '', checkpoint: '', parent_checkpoint: '', ...extra };
