@@ -187,6 +187,18 @@ const P = {
 
 const probe = (...parts: string[]): string => parts.join('\n');
 
+/** containerd's default /sys/fs/cgroup mount (what CRI gives every container). */
+const CGROUP_MOUNT = { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] };
+/** The mountinfo lines of /sys/fs/cgroup and everything under it. */
+const CGROUP_MOUNTS = "grep -E ' /sys/fs/cgroup(/| )' /proc/self/mountinfo";
+
+/** Every /proc/self/cgroup line of the output says "/": the cgroup namespace's root is the container's cgroup. */
+function assertOwnCgroupRoot(out: string): void {
+  const lines = out.split('\n').filter((l) => /^\d+:[^:]*:/.test(l));
+  assert.ok(lines.length > 0, `no /proc/self/cgroup lines in:\n${out}`);
+  for (const l of lines) assert.match(l, /:\/$/, `the container should be at the root of its cgroup namespace:\n${out}`);
+}
+
 /** The fixture's default capabilities (containerd's default set). */
 const DEFAULT_CAPS = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
@@ -798,6 +810,65 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
         s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       },
       check: (p) => assert.match(p.burrow.stdout, /^uid=0\(root\) gid=0\(root\) groups=0\(root\)\n0\n1\ndiff-joined-user\nlo\n/),
+    },
+    {
+      name: 'ns-cgroup-user',
+      covers: 'new cgroup and user namespaces (Kubernetes hostUsers: false): the cgroup namespace is rooted at the container\'s cgroup and owned by its user namespace; /sys/fs/cgroup as runc',
+      probe: probe(P.ids, 'cat /proc/self/cgroup', CGROUP_MOUNTS, 'ls /sys/fs/cgroup', 'cat /sys/fs/cgroup/pids/pids.max'),
+      edit: (s) => {
+        s.linux.namespaces.push({ type: 'cgroup' }, { type: 'user' });
+        s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.linux.resources = { ...s.linux.resources, pids: { limit: 77 } };
+        s.mounts.push(CGROUP_MOUNT);
+      },
+      check: (p) => {
+        assert.match(p.burrow.stdout, /^uid=0\(root\) gid=0\(root\)/);
+        assertOwnCgroupRoot(p.burrow.stdout);
+        assert.match(p.burrow.stdout, /\n77\n$/);
+      },
+    },
+    {
+      name: 'ns-cgroup-join-user',
+      covers: 'new cgroup namespace with a user namespace joined by path (an unshare helper, mapped 0:100000:65536)',
+      prepare: userNsFixture,
+      probe: probe(P.ids, 'cat /proc/self/cgroup', CGROUP_MOUNTS, 'readlink /proc/self/ns/user | grep -cF "$USERNS"'),
+      edit: (s, ctx) => {
+        s.process.env.push(`USERNS=${ctx.fx!.values.userNs}`);
+        s.linux.namespaces.push({ type: 'cgroup' }, { type: 'user', path: ctx.fx!.values.path });
+        s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.mounts.push(CGROUP_MOUNT);
+      },
+      check: (p) => {
+        assertOwnCgroupRoot(p.burrow.stdout);
+        assert.match(p.burrow.stdout, /\n1\n$/);
+      },
+    },
+    {
+      name: 'cgroup-mount-v1',
+      covers: 'cgroup mount at /sys/fs/cgroup without a cgroup namespace: the container\'s own cgroup of each hierarchy, read-only',
+      probe: probe('cat /proc/self/cgroup', CGROUP_MOUNTS, 'ls /sys/fs/cgroup', 'cat /sys/fs/cgroup/pids/pids.max', 'touch /sys/fs/cgroup/x', P.rc),
+      edit: (s) => {
+        s.linux.resources = { ...s.linux.resources, pids: { limit: 77 } };
+        s.mounts.push(CGROUP_MOUNT);
+      },
+      // The containers' cgroups are /default/<id>, and the ids differ by runtime.
+      compare: (p, ctxs) => {
+        const sameIds = (out: string, id: string) => normalizeOutput(out.split(id).join('<id>'));
+        assertSame('cgroup-mount-v1', p, (out) => sameIds(sameIds(out, ctxs.runc.id), ctxs.burrow.id));
+      },
+      check: (p) => assert.match(p.burrow.stdout, /\n77\n/),
+    },
+    {
+      name: 'ns-cgroup',
+      covers: 'new cgroup namespace without a user namespace, with /sys/fs/cgroup mounted',
+      probe: probe('cat /proc/self/cgroup', CGROUP_MOUNTS),
+      edit: (s) => {
+        s.linux.namespaces.push({ type: 'cgroup' });
+        s.mounts.push(CGROUP_MOUNT);
+      },
+      check: (p) => assertOwnCgroupRoot(p.burrow.stdout),
     },
     {
       name: 'ns-join-mount',
@@ -1441,6 +1512,41 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
         }
         assertSame('exec in joined user and mount namespaces', out);
         assert.match(out.burrow.stdout, /^uid=0\(root\) gid=0\(root\) groups=0\(root\)\n0\n\s+0\s+100000\s+65536\n1\n1\nsleep 120 \n$/);
+      }));
+
+    const cgroupUserNs: BundleCase = {
+      name: 'exec-cgroupns',
+      covers: 'an exec in a container with new cgroup and user namespaces',
+      probe: 'exec sleep 120',
+      edit: (s) => {
+        s.linux.namespaces.push({ type: 'cgroup' }, { type: 'user' });
+        s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.mounts.push(CGROUP_MOUNT);
+      },
+    };
+
+    it('an exec lands in the cgroup namespace (and cgroup) of a container with new cgroup and user namespaces (the same as under runc)', () =>
+      withLeakCheck(['exec-cgroupns-runc', 'exec-cgroupns-burrow'], async () => {
+        const out = {} as Record<RuntimeName, Result>;
+        for (const rt of ['runc', 'burrow'] as const) {
+          const ctx: Ctx = { runtime: rt, id: `exec-cgroupns-${rt}` };
+          const started = await startDetached(cgroupUserNs, ctx);
+          assert.equal(started.code, 0, `${rt}: ctr run -d: ${started.stderr}`);
+          const ls = (await c.ctr(['task', 'ls'])).stdout;
+          const pid = Number(new RegExp(`^${ctx.id}\\s+(\\d+)\\s+RUNNING`, 'm').exec(ls)?.[1]);
+          assert.ok(pid > 0, `${rt}: no running task in\n${ls}`);
+          const initNs = fs.readlinkSync(`/proc/${pid}/ns/cgroup`);
+          assert.notEqual(initNs, fs.readlinkSync('/proc/self/ns/cgroup'), `${rt}: the init should have a cgroup namespace of its own`);
+          const script = [P.ids, 'cat /proc/self/cgroup', `readlink /proc/self/ns/cgroup | grep -cF '${initNs}'`, CGROUP_MOUNTS].join('\n');
+          out[rt] = await c.ctr(['task', 'exec', '--exec-id', 'probe', ctx.id, 'sh', '-c', `exec 2>&1\n${script}`],
+            { timeoutSec: 60 });
+          await remove(ctx.id);
+        }
+        assertSame('exec in new cgroup and user namespaces', out);
+        assert.match(out.burrow.stdout, /^uid=0\(root\) gid=0\(root\) groups=0\(root\)\n0\n/);
+        assertOwnCgroupRoot(out.burrow.stdout);
+        assert.match(out.burrow.stdout, /\n1\n/, 'the exec is in the init\'s cgroup namespace');
       }));
 
     /** `ctr run` of a spec joining `ns` for both runtimes: both must fail; Burrow's error names `want`. */

@@ -6,7 +6,7 @@
 //! prepared before the clone (see prepared.rs) and on fixed-size stack buffers. glibc's setuid
 //! family is avoided on purpose — it broadcasts to the parent's (absent) threads and would hang.
 
-use crate::control::{self, CONTINUE, MAPS_WRITTEN, START};
+use crate::control::{self, CGROUP_JOINED, CONTINUE, MAPS_WRITTEN, START};
 use crate::hooks;
 use crate::prepared::{Prepared, PreparedDevice, PreparedMount, PreparedSymlink};
 use crate::report::{format_u64, Report, HOOK_POINT, READY, TERMINAL};
@@ -214,7 +214,9 @@ unsafe fn reset_signals() {
 /// namespaces, so that they are owned by it and made by its root — /dev/mqueue of a new ipc
 /// namespace, for one, belongs to whoever created the namespace. A new pid namespace only
 /// takes effect for children: the container's init is forked into it, as a child of the shim
-/// (CLONE_PARENT), and this process reports its pid and exits.
+/// (CLONE_PARENT), and this process reports its pid and exits. A new cgroup namespace is rooted
+/// at the cgroup of whoever unshares it: the shim puts this process in the container's cgroup
+/// first (runc's SYNC_CGROUPNS), so the container sees its own cgroup as "/".
 unsafe fn enter_new_namespaces(p: &Prepared, fds: &ChildFds) {
     let sync = fds.sync_w;
     if p.new_user_ns {
@@ -233,6 +235,15 @@ unsafe fn enter_new_namespaces(p: &Prepared, fds: &ChildFds) {
         // made with these credentials (/dev/mqueue's owner shows them: 0 and the unmapped gid).
         if libc::syscall(libc::SYS_setresuid, 0, 0, 0) < 0 {
             Report::new().push_str("become root of the new user namespace").fail(sync, errno());
+        }
+    }
+    if p.join_cgroup_first {
+        let msg = [control::JOIN_CGROUP];
+        if libc::write(fds.ns_w, msg.as_ptr() as *const libc::c_void, 1) != 1 {
+            libc::_exit(126);
+        }
+        if control::read_message(fds.ctl_r, CGROUP_JOINED, &mut []).is_none() {
+            libc::_exit(126);
         }
     }
     if p.unshare_flags != 0 && libc::unshare(p.unshare_flags as c_int) < 0 {
@@ -309,9 +320,6 @@ unsafe fn setup_rootfs(p: &Prepared, rootfs: &CStr, sync: c_int, ctl: c_int, sta
     }
     for s in p.symlinks.iter() {
         make_symlink(rootfd, s, sync);
-    }
-    for m in p.late_mounts.iter() {
-        do_mount(rootfd, m, sync);
     }
     for (path, value) in p.sysctl.iter() {
         write_sysctl(rootfd, path, value, sync);

@@ -3,17 +3,21 @@
 //! Each message is one command byte, a u32 LE length and that many bytes (the OCI state JSON
 //! for hooks, or nothing): b'M' = user-namespace maps written; b'C' = runtime-namespace hooks
 //! ran, continue (carries the state for createContainer hooks); b'S' = start (carries the state
-//! for startContainer hooks).
+//! for startContainer hooks); b'G' = you are in the container's cgroup (unshare the cgroup
+//! namespace now).
 
 use crate::sys::errno;
 use libc::c_int;
 
 pub const MAPS_WRITTEN: u8 = b'M';
+pub const CGROUP_JOINED: u8 = b'G';
 
 /// Child → shim on the namespace pipe of a staged spawn (spawn.rs): b'U' = I unshared my user
-/// namespace, write its maps; b'P' + u32 LE pid = the container's init, forked into the new
+/// namespace, write its maps; b'G' = put me in the container's cgroup (before I unshare a new
+/// cgroup namespace, as runc's SYNC_CGROUPNS); b'P' + u32 LE pid = the container's init, forked into the new
 /// pid namespace (I exit now). EOF without b'P' = no fork (or the child failed: see its report).
 pub const USERNS_UNSHARED: u8 = b'U';
+pub const JOIN_CGROUP: u8 = b'G';
 pub const FORKED: u8 = b'P';
 pub const CONTINUE: u8 = b'C';
 pub const START: u8 = b'S';

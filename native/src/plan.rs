@@ -28,9 +28,6 @@ pub struct LaunchPlan {
     pub readonly_root: bool,
     #[serde(default)]
     pub mounts: Vec<MountOp>,
-    /// Mount operations after devices and symlinks (read-only remounts of what they live in).
-    #[serde(default)]
-    pub late_mounts: Vec<MountOp>,
     #[serde(default)]
     pub devices: Vec<DeviceOp>,
     #[serde(default)]
@@ -72,6 +69,11 @@ pub struct LaunchPlan {
     /// Written to /proc/<pid>/{uid,gid}_map by the shim when the plan creates a user namespace.
     #[serde(default)]
     pub uid_mappings: Vec<IdMapping>,
+    /// With a new cgroup namespace: host directories of the container's cgroup (one per
+    /// hierarchy). The shim puts the child in them before it unshares the namespace, which is
+    /// then rooted at the container's cgroup, as runc's init does after its parent's cgroup join.
+    #[serde(default)]
+    pub cgroup_namespace_dirs: Vec<String>,
     #[serde(default)]
     pub gid_mappings: Vec<IdMapping>,
     /// /proc/sys files (relative to the container root) and the values to write.

@@ -59,7 +59,6 @@ pub struct Prepared {
     pub root_propagation_after_pivot: u64,
     pub readonly_root: bool,
     pub mounts: Vec<PreparedMount>,
-    pub late_mounts: Vec<PreparedMount>,
     pub devices: Vec<PreparedDevice>,
     pub symlinks: Vec<PreparedSymlink>,
     pub masked_paths: Vec<CString>,
@@ -101,6 +100,9 @@ pub struct Prepared {
     pub unshare_flags: u64,
     /// Staged with a new pid namespace: the child forks the container's init into it.
     pub fork_pid_ns: bool,
+    /// Staged with a new cgroup namespace: the child asks the shim to put it in the
+    /// container's cgroup and waits for that before it unshares (spawn.rs, control.rs).
+    pub join_cgroup_first: bool,
     pub sysctl: Vec<(CString, CString)>,
     pub personality: Option<u64>,
     pub pause_before_pivot: bool,
@@ -245,7 +247,6 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
         root_propagation_after_pivot: plan.root_propagation_after_pivot,
         readonly_root: plan.readonly_root,
         mounts: plan.mounts.iter().map(prepare_mount).collect::<Result<_, _>>()?,
-        late_mounts: plan.late_mounts.iter().map(prepare_mount).collect::<Result<_, _>>()?,
         devices: plan.devices.iter().map(prepare_device).collect::<Result<_, _>>()?,
         symlinks: plan.symlinks.iter().map(prepare_symlink).collect::<Result<_, _>>()?,
         masked_paths: relative_all("masked path", &plan.masked_paths)?,
@@ -289,6 +290,7 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
         staged: staged(plan),
         unshare_flags: plan.clone_flags & !((libc::CLONE_NEWUSER | libc::CLONE_NEWPID) as u64),
         fork_pid_ns: staged(plan) && plan.clone_flags & libc::CLONE_NEWPID as u64 != 0,
+        join_cgroup_first: cgroup_first(plan),
         sysctl: plan
             .sysctl
             .iter()
@@ -302,8 +304,14 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Prepared, String> {
     })
 }
 
-/// Whether the namespaces are made by the child in stages (see `Prepared::staged`).
+/// Whether the namespaces are made by the child in stages (see `Prepared::staged`): with a
+/// user namespace, or with a new cgroup namespace to be rooted at the container's cgroup
+/// (clone would root it at the shim's own).
 pub fn staged(plan: &LaunchPlan) -> bool {
     let user = libc::CLONE_NEWUSER as u64;
-    plan.clone_flags & user != 0 || plan.join_namespaces.iter().any(|j| j.flag == user)
+    plan.clone_flags & user != 0 || plan.join_namespaces.iter().any(|j| j.flag == user) || cgroup_first(plan)
+}
+
+fn cgroup_first(plan: &LaunchPlan) -> bool {
+    plan.clone_flags & libc::CLONE_NEWCGROUP as u64 != 0 && !plan.cgroup_namespace_dirs.is_empty()
 }

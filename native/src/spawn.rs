@@ -57,7 +57,8 @@ pub fn spawn(plan_json: &str) -> Result<Spawned, String> {
         close(devnull);
         e
     })?;
-    let needs_control = plan.wait_for_start || prepared.new_user_ns || plan.pause_before_pivot;
+    let needs_control =
+        plan.wait_for_start || prepared.new_user_ns || prepared.join_cgroup_first || plan.pause_before_pivot;
     let ctl = if needs_control {
         pipe().map_err(|e| {
             close(devnull);
@@ -236,6 +237,7 @@ fn follow(
         }
         match head[0] {
             crate::control::USERNS_UNSHARED => write_id_maps(pid, plan, ctl)?,
+            crate::control::JOIN_CGROUP => join_cgroup(pid, plan, ctl)?,
             crate::control::FORKED => {
                 let mut b = [0u8; 4];
                 if !read_full(ns_r, &mut b)? {
@@ -288,6 +290,17 @@ fn read_full(fd: c_int, buf: &mut [u8]) -> Result<bool, String> {
         off += n as usize;
     }
     Ok(true)
+}
+
+/// Puts the child in the container's cgroup (every hierarchy) before it unshares a new cgroup
+/// namespace; the init it may fork inherits both.
+fn join_cgroup(pid: i32, plan: &crate::plan::LaunchPlan, ctl: c_int) -> Result<(), String> {
+    for dir in &plan.cgroup_namespace_dirs {
+        let path = format!("{}/cgroup.procs", dir);
+        std::fs::write(&path, pid.to_string()).map_err(|e| format!("add {} to cgroup {}: {}", pid, dir, e))?;
+    }
+    crate::control::write_message(ctl, crate::control::CGROUP_JOINED, &[])
+        .map_err(|e| format!("signal cgroup joined: {}", e))
 }
 
 /// Maps the new user namespace's ids (the child waits for this before anything else).

@@ -83,8 +83,6 @@ export interface LaunchPlan {
   rootPropagationAfterPivot: number;
   readonlyRoot: boolean;
   mounts: MountOp[];
-  /** Mount operations after devices and symlinks (read-only remounts of what they live in). */
-  lateMounts: MountOp[];
   devices: DeviceOp[];
   symlinks: SymlinkOp[];
   maskedPaths: string[];
@@ -110,6 +108,11 @@ export interface LaunchPlan {
   waitForStart: boolean;
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];
+  /**
+   * With a new cgroup namespace: the container's cgroup directories, which the native layer puts
+   * the child in before it unshares the namespace (so it is rooted there, as runc's init does).
+   */
+  cgroupNamespaceDirs: string[];
   sysctl: SysctlOp[];
   personality: number | null;
   /** Stop before pivot_root so the shim can run prestart and createRuntime hooks. */
@@ -204,7 +207,7 @@ interface MountContext {
 }
 
 /** One spec mount as mount operations (a cgroup mount is several), and symlinks it needs. */
-function mountOps(m: OciMount, i: number, ctx: MountContext): { mounts: MountOp[]; symlinks: SymlinkOp[]; late: MountOp[] } {
+function mountOps(m: OciMount, i: number, ctx: MountContext): { mounts: MountOp[]; symlinks: SymlinkOp[] } {
   const type = m.type ?? '';
   const opts = parseMountOptions(m.options);
   if ((type === 'cgroup' || type === 'cgroup2') && !(opts.flags & L.MS_BIND)) {
@@ -219,7 +222,7 @@ function mountOps(m: OciMount, i: number, ctx: MountContext): { mounts: MountOp[
       newCgroupNamespace: ctx.newCgroupNamespace,
     });
   }
-  return { mounts: [mountOp(m, i, ctx.bundle, ctx.rootfs)], symlinks: [], late: [] };
+  return { mounts: [mountOp(m, i, ctx.bundle, ctx.rootfs)], symlinks: [] };
 }
 
 function mountOp(m: OciMount, i: number, bundle: string, rootfs: string): MountOp {
@@ -411,7 +414,6 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   );
   const mounts = planned.flatMap((p) => p.mounts);
   const mountSymlinks = planned.flatMap((p) => p.symlinks);
-  const lateMounts = planned.flatMap((p) => p.late);
   const devBound = mounts.some((m) => m.target === '/dev' && m.fstype === 'bind');
   const rlimits = (proc.rlimits ?? []).map((r, i) => ({
     resource: rlimitNumber(r.type, `process.rlimits[${i}]`),
@@ -430,7 +432,6 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     rootPropagationAfterPivot,
     readonlyRoot: spec.root!.readonly === true,
     mounts,
-    lateMounts,
     devices: devicesFor(spec, devBound),
     symlinks: [...(devBound ? [] : devSymlinks(mounts)), ...mountSymlinks],
     maskedPaths: spec.linux?.maskedPaths ?? [],
@@ -455,6 +456,7 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     waitForStart: true,
     uidMappings: ns.created.has('user') ? idMappings(spec.linux?.uidMappings, 'linux.uidMappings') : [],
     gidMappings: ns.created.has('user') ? idMappings(spec.linux?.gidMappings, 'linux.gidMappings') : [],
+    cgroupNamespaceDirs: ns.created.has('cgroup') ? [...(input.cgroupDirs ?? [])] : [],
     sysctl: sysctlOps(spec.linux?.sysctl, ns.created, ns.joined),
     personality: personality(spec),
     pauseBeforePivot: ['prestart', 'createRuntime', 'createContainer'].some((k) => (spec.hooks?.[k]?.length ?? 0) > 0),
@@ -527,7 +529,6 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
     rootPropagationAfterPivot: 0,
     readonlyRoot: false,
     mounts: [],
-    lateMounts: [],
     devices: [],
     symlinks: [],
     maskedPaths: [],
@@ -557,6 +558,7 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
     waitForStart: true,
     uidMappings: [],
     gidMappings: [],
+    cgroupNamespaceDirs: [],
     sysctl: [],
     personality: personality(spec),
     pauseBeforePivot: false,

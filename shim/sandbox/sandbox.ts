@@ -5,7 +5,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Logger } from '../log/logger';
-import { CgroupNamespaceHolder, joinCgroupNamespace, needsCgroupNamespaceHolder } from './cgroups/cgroup-namespace';
 import { thawQuietly } from './cgroups/cgroupfs';
 import { killLeftovers, openCgroup, removeCgroupDirs } from './cgroups/container-cgroup';
 import { deviceState, effectiveDeviceRules } from './cgroups/device-rules';
@@ -88,8 +87,6 @@ export class Sandbox {
   private readonly execs = new ExecTable();
   private terminal?: Terminal;
   private cgroup?: CgroupManager;
-  /** Holds the container's cgroup namespace until the init has joined it (cgroups/cgroup-namespace.ts). */
-  private cgroupNs?: CgroupNamespaceHolder;
   private oomWatch?: OomWatcher;
   /** Serializes Pause, Resume and the thaw after a SIGKILL, as runc's shim does with its process lock. */
   private freezerLock: Promise<void> = Promise.resolve();
@@ -151,8 +148,9 @@ export class Sandbox {
       sb.persist();
       const plan = buildInitPlan({ id: opts.id, bundle: opts.bundle, spec, stdio: sb.io.fds, cgroupDirs: sb.cgroup?.paths });
       sb.cgroup?.apply(parseResources(spec.linux?.resources), spec.linux?.devices);
-      if (sb.cgroup && needsCgroupNamespaceHolder(plan)) sb.cgroupNs = await CgroupNamespaceHolder.create(sb.cgroup, opts.id);
-      sb.proc = deps.native.spawn(sb.cgroupNs ? joinCgroupNamespace(plan, sb.cgroupNs.path) : plan);
+      // A new cgroup namespace: the native layer puts the child in the cgroup before it
+      // unshares the namespace (plan.cgroupNamespaceDirs).
+      sb.proc = deps.native.spawn(plan);
       // Still before execve (it waits for Start): no user code runs outside the cgroup.
       sb.cgroup?.addProcess(sb.proc.pid);
       sb.rec.pid = sb.proc.pid;
@@ -171,7 +169,6 @@ export class Sandbox {
         sb.proc.resume(Buffer.from(JSON.stringify(state)));
       }
       await sb.proc.ready();
-      await sb.cgroupNs?.dispose();
       if (plan.terminal) sb.terminal = Terminal.attach(deps.native, sb.proc, sb.io, `container ${opts.id}`);
       sb.rec.status = 'created';
       sb.persist();
@@ -557,7 +554,6 @@ export class Sandbox {
     const log = this.deps.logger;
     this.proc?.abandon();
     this.killQuietly();
-    await this.cgroupNs?.dispose();
     if (this.exited) {
       const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), KILL_WAIT_MS).unref());
       if ((await Promise.race([this.exited, timeout])) === undefined) {

@@ -6,7 +6,6 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { silentLogger } from '../../shim/log/logger';
-import { joinCgroupNamespace, needsCgroupNamespaceHolder } from '../../shim/sandbox/cgroups/cgroup-namespace';
 import { byteLimitCheck, CgroupWrite } from '../../shim/sandbox/cgroups/cgroup-write';
 import { CgroupfsDriver } from '../../shim/sandbox/cgroups/cgroupfs-driver';
 import { cgroupLocation, cleanPath, expandSlice, systemdCgroupPath } from '../../shim/sandbox/cgroups/cgroups-path';
@@ -648,25 +647,6 @@ describe('cgroups: managers over a plain directory tree (no cgroupfs needed)', (
     bare.create();
     invalid(() => bare.apply(parseResources({})), /container c2: linux\.resources\.devices: on cgroup v2 device rules need an eBPF device program/);
     bare.apply(parseResources({ devices: [{ allow: true, access: 'rwm' }] }));
-  });
-});
-
-describe('cgroups: a new cgroup namespace is joined, not cloned', () => {
-  const plan = (flags: number, joins: LaunchPlan['joinNamespaces'] = []) => ({ cloneFlags: flags, joinNamespaces: joins }) as LaunchPlan;
-
-  it('replaces CLONE_NEWCGROUP with a join before the mount namespace', () => {
-    const p = joinCgroupNamespace(plan(L.CLONE_NEWNS | L.CLONE_NEWPID | L.CLONE_NEWCGROUP, [{ flag: L.CLONE_NEWNET, path: '/run/netns/x' }]), '/proc/7/ns/cgroup');
-    assert.equal(p.cloneFlags, L.CLONE_NEWNS | L.CLONE_NEWPID);
-    assert.deepEqual(p.joinNamespaces, [{ flag: L.CLONE_NEWNET, path: '/run/netns/x' }, { flag: L.CLONE_NEWCGROUP, path: '/proc/7/ns/cgroup' }]);
-    const withMount = joinCgroupNamespace(plan(L.CLONE_NEWCGROUP, [{ flag: L.CLONE_NEWNS, path: '/m' }]), '/c');
-    assert.deepEqual(withMount.joinNamespaces.map((j) => j.path), ['/c', '/m']);
-  });
-
-  it('is needed only for a new cgroup namespace, and refused with a new user namespace', () => {
-    assert.equal(needsCgroupNamespaceHolder(plan(L.CLONE_NEWNS | L.CLONE_NEWPID)), false);
-    assert.equal(needsCgroupNamespaceHolder(plan(L.CLONE_NEWNS | L.CLONE_NEWCGROUP)), true);
-    invalid(() => needsCgroupNamespaceHolder(plan(L.CLONE_NEWNS | L.CLONE_NEWCGROUP | L.CLONE_NEWUSER)),
-      /linux\.namespaces: a new cgroup namespace together with a new user namespace is not supported yet/);
   });
 });
 

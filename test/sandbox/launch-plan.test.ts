@@ -198,6 +198,25 @@ describe('sandbox: buildInitPlan', () => {
       assert.ok(p.cloneFlags & L.CLONE_NEWCGROUP);
     });
 
+    it('roots a new cgroup namespace at the container\'s cgroup, with a user namespace too', () => {
+      const dirs = ['/sys/fs/cgroup/memory/default/c1', '/sys/fs/cgroup/unified/default/c1'];
+      const build = (mutate: (s: OciSpec) => void) => {
+        const spec = defaultSpec();
+        mutate(spec);
+        return buildInitPlan({ id: 'c1', bundle, spec, stdio: STDIO, cgroupDirs: dirs });
+      };
+      const userns = build((s) => {
+        s.linux!.namespaces!.push({ type: 'cgroup' }, { type: 'user' });
+        s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      });
+      assert.ok(userns.cloneFlags & L.CLONE_NEWCGROUP && userns.cloneFlags & L.CLONE_NEWUSER);
+      assert.deepEqual(userns.cgroupNamespaceDirs, dirs);
+      const joined = build((s) => s.linux!.namespaces!.push({ type: 'cgroup', path: '/proc/1/ns/cgroup' }));
+      assert.deepEqual(joined.cgroupNamespaceDirs, [], 'a joined cgroup namespace is left as it is');
+      assert.deepEqual(build(() => undefined).cgroupNamespaceDirs, []);
+    });
+
     it('rejects creating a user namespace without uid and gid mappings', () => {
       assertInvalid(() => plan((s) => s.linux!.namespaces!.push({ type: 'user' })), 'linux.uidMappings', 'user namespace');
       assertInvalid(
@@ -530,16 +549,11 @@ describe('sandbox: buildInitPlan', () => {
       );
     });
 
-    it('turns a v1 cgroup mount into a tmpfs with the container\'s cgroup of each hierarchy, as runc', () => {
+    it('turns a v1 cgroup mount into a tmpfs with the container\'s cgroup of each v1 hierarchy, as runc', () => {
       const spec = defaultSpec();
       spec.mounts!.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid'] });
-      const p = buildInitPlan({
-        id: 'c1',
-        bundle,
-        spec,
-        stdio: STDIO,
-        cgroupDirs: ['/sys/fs/cgroup/memory/default/c1', '/sys/fs/cgroup/cpu,cpuacct/default/c1'],
-      });
+      const dirs = ['/sys/fs/cgroup/memory/default/c1', '/sys/fs/cgroup/cpu,cpuacct/default/c1', '/sys/fs/cgroup/systemd/default/c1', '/sys/fs/cgroup/unified/default/c1'];
+      const p = buildInitPlan({ id: 'c1', bundle, spec, stdio: STDIO, cgroupDirs: dirs });
       const cg = p.mounts.filter((m) => m.target.startsWith('/sys/fs/cgroup'));
       assert.deepEqual(
         cg.map((m) => [m.target, m.fstype, m.source]),
@@ -547,12 +561,13 @@ describe('sandbox: buildInitPlan', () => {
           ['/sys/fs/cgroup', 'tmpfs', 'tmpfs'],
           ['/sys/fs/cgroup/memory', 'bind', '/sys/fs/cgroup/memory/default/c1'],
           ['/sys/fs/cgroup/cpu,cpuacct', 'bind', '/sys/fs/cgroup/cpu,cpuacct/default/c1'],
+          ['/sys/fs/cgroup/systemd', 'bind', '/sys/fs/cgroup/systemd/default/c1'],
         ],
+        'the hybrid host\'s cgroup2 hierarchy is left out, as runc does',
       );
       assert.ok(cg[1].remountFlags & L.MS_RDONLY, 'hierarchies are bound read-only');
-      // Read-only only after the symlinks are made in it.
-      assert.deepEqual(p.lateMounts.map((m) => [m.target, m.fstype]), [['/sys/fs/cgroup', '']]);
-      assert.ok(p.lateMounts[0].flags & L.MS_REMOUNT && p.lateMounts[0].flags & L.MS_RDONLY, 'the tmpfs ends read-only');
+      assert.equal(cg[0].flags & L.MS_RDONLY, 0);
+      assert.ok(!p.mounts.some((m) => m.target === '/sys/fs/cgroup' && m.flags & L.MS_REMOUNT), 'the tmpfs stays read-write, as runc leaves it');
       assert.deepEqual(
         p.symlinks.filter((l) => l.path.startsWith('/sys/fs/cgroup')),
         [
@@ -560,6 +575,23 @@ describe('sandbox: buildInitPlan', () => {
           { target: 'cpu,cpuacct', path: '/sys/fs/cgroup/cpuacct' },
         ],
       );
+    });
+
+    it('mounts each v1 hierarchy itself in a new cgroup namespace, as runc', () => {
+      const spec = defaultSpec();
+      spec.mounts!.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid', 'nodev'] });
+      spec.linux!.namespaces!.push({ type: 'cgroup' });
+      const dirs = ['/sys/fs/cgroup/cpu,cpuacct/default/c1', '/sys/fs/cgroup/systemd/default/c1', '/sys/fs/cgroup/unified/default/c1'];
+      const p = buildInitPlan({ id: 'c1', bundle, spec, stdio: STDIO, cgroupDirs: dirs });
+      const cg = p.mounts.filter((m) => m.target.startsWith('/sys/fs/cgroup/'));
+      assert.deepEqual(
+        cg.map((m) => [m.target, m.fstype, m.source, m.data, m.flags]),
+        [
+          ['/sys/fs/cgroup/cpu,cpuacct', 'cgroup', 'cgroup', 'cpu,cpuacct', L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC | L.MS_RDONLY],
+          ['/sys/fs/cgroup/systemd', 'cgroup', 'systemd', 'name=systemd', L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC | L.MS_RDONLY],
+        ],
+      );
+      assert.deepEqual(p.cgroupNamespaceDirs, dirs, 'the child is put in every hierarchy before it unshares');
     });
   });
 
