@@ -24,6 +24,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MANIFEST, PayloadManifest } from './payload';
+import { packageRoot as repoRoot } from '../shim/package-root';
 
 interface PackageJson {
   name: string;
@@ -31,16 +32,6 @@ interface PackageJson {
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
-}
-
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
-    dir = up;
-  }
-  return dir;
 }
 
 function readJson<T>(file: string): T {
