@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ShimFlags } from './flags';
 import { serve } from './serve';
-import { announce, listenOrJoin, planStart, writeAddress } from './start';
+import { announce, listenOrJoin, oomScoreAboveContainerd, planStart, recordAddress } from './start';
 
 /**
  * The action word the wrapper gives it instead of `start`: `ps` shows a daemon for what it is,
@@ -38,20 +38,6 @@ function reopen(fd: number, files: readonly [string, number][]): void {
   throw failure;
 }
 
-/**
- * containerd's oom_score_adj + 1, as start.ts gives the daemon it spawns: this process has
- * containerd's value already, inherited through the wrapper (its parent is gone by now).
- */
-function raiseOomScore(): void {
-  const file = '/proc/self/oom_score_adj';
-  try {
-    const own = Number(fs.readFileSync(file, 'utf8').trim());
-    fs.writeFileSync(file, String(Math.min(1000, own + 1)));
-  } catch {
-    // EACCES without privileges or in a user namespace: the daemon keeps containerd's value.
-  }
-}
-
 /** Returns the exit status, or -1 once it runs as the daemon. */
 export async function startInPlace(flags: ShimFlags): Promise<number> {
   // As start.ts: containerd's stdin read to EOF (runtime options, BootstrapParams), the
@@ -67,8 +53,9 @@ export async function startInPlace(flags: ShimFlags): Promise<number> {
   }
   try {
     fs.chmodSync(sock, 0o600);
-    raiseOomScore();
-    writeAddress(bundle, protocol === 'grpc' ? plan.output : `unix://${sock}`);
+    // This process inherited containerd's value through the wrapper (its parent is gone by now).
+    oomScoreAboveContainerd('self', 'self');
+    recordAddress(plan);
   } catch (err) {
     server.close();
     fs.rmSync(sock, { force: true });

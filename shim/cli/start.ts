@@ -61,7 +61,7 @@ function listen(sock: string): Promise<net.Server> {
   });
 }
 
-export function writeAddress(bundle: string, address: string): void {
+function writeAddress(bundle: string, address: string): void {
   const tmp = path.join(bundle, '.address');
   fs.writeFileSync(tmp, address, { mode: 0o600 });
   fs.renameSync(tmp, path.join(bundle, 'address'));
@@ -85,14 +85,15 @@ export async function listenOrJoin(sock: string): Promise<net.Server | undefined
 
 /**
  * The daemon gets containerd's oom_score_adj + 1 (as runc's shim): under memory pressure it
- * goes before containerd, and containers without their own oomScoreAdj inherit it.
+ * goes before containerd, and containers without their own oomScoreAdj inherit it. `from` is
+ * where containerd's value is read: its own file, or one that inherited it.
  */
-function inheritOomScore(pid: number): void {
+export function oomScoreAboveContainerd(from: string, to: string): void {
   try {
-    const parent = Number(fs.readFileSync(`/proc/${process.ppid}/oom_score_adj`, 'utf8').trim());
-    fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(Math.min(1000, parent + 1)));
+    const containerd = Number(fs.readFileSync(`/proc/${from}/oom_score_adj`, 'utf8').trim());
+    fs.writeFileSync(`/proc/${to}/oom_score_adj`, String(Math.min(1000, containerd + 1)));
   } catch {
-    // EACCES without privileges or in a user namespace: the daemon keeps the default.
+    // EACCES without privileges or in a user namespace: the daemon keeps its inherited value.
   }
 }
 
@@ -133,13 +134,17 @@ export function planStart(flags: ShimFlags): StartPlan | number {
 }
 
 /**
- * The bundle's `address` file, then the start output on stdout. In gRPC mode the file holds the
- * bootstrap JSON: containerd 1.7 re-reads `address` after a restart with the same rules as the
- * start output. Otherwise the plain address, which 2.x's fallback (no bootstrap.json) reads as
- * ttrpc.
+ * What the bundle's `address` file holds. In gRPC mode the bootstrap JSON: containerd 1.7
+ * re-reads `address` after a restart with the same rules as the start output. Otherwise the
+ * plain address, which 2.x's fallback (no bootstrap.json) reads as ttrpc.
  */
-export function announce(plan: StartPlan): void {
+export function recordAddress(plan: StartPlan): void {
   writeAddress(plan.bundle, plan.protocol === 'grpc' ? plan.output : `unix://${plan.sock}`);
+}
+
+/** The bundle's `address` file, then the start output on stdout. */
+export function announce(plan: StartPlan): void {
+  recordAddress(plan);
   fs.writeSync(1, plan.output);
 }
 
@@ -166,7 +171,7 @@ export async function start(flags: ShimFlags): Promise<number> {
       stdio: ['ignore', 'ignore', logFd, listenFd],
     });
     child.unref();
-    if (child.pid) inheritOomScore(child.pid);
+    if (child.pid) oomScoreAboveContainerd(String(process.ppid), String(child.pid));
   }
   announce(plan);
   return 0;
