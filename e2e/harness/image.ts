@@ -5,22 +5,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeResult, run } from './command';
 import type { PrivateContainerd } from './containerd';
+import { assertStaticBinary, CachedArchive, cachedOciArchive, sha256 } from './oci-archive';
 import { buildDir } from './paths';
-import { sha256, writeOciArchive } from './oci-archive';
 
 export const BUSYBOX_REF = 'docker.io/burrow/busybox:latest';
 export const IMAGE_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 
-export interface BuiltImage {
-  /** OCI archive (tar of an OCI image layout) ready for `ctr images import`. */
-  archive: string;
-  manifestDigest: string;
-  configDigest: string;
-  /** Uncompressed layer digest = rootfs diff_id = snapshot chain id (single layer). */
-  layerDigest: string;
-  architecture: string;
-}
+/** The busybox archive and its digests. */
+export type BuiltImage = CachedArchive;
 
 
 export function ociArch(arch: string = process.arch): string {
@@ -28,22 +21,6 @@ export function ociArch(arch: string = process.arch): string {
   const a = map[arch];
   if (!a) throw new Error(`no OCI architecture for node process.arch "${arch}"`);
   return a;
-}
-
-/** The image has no libc, so a dynamically linked busybox would fail with ENOENT at exec. */
-function assertStaticElf(file: string): void {
-  const b = fs.readFileSync(file);
-  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) {
-    throw new Error(`${file} is not a 64-bit little-endian ELF binary`);
-  }
-  const phoff = Number(b.readBigUInt64LE(0x20));
-  const phentsize = b.readUInt16LE(0x36);
-  const phnum = b.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) {
-    if (b.readUInt32LE(phoff + i * phentsize) === 3 /* PT_INTERP */) {
-      throw new Error(`${file} is dynamically linked; install busybox-static (scripts/setup-host.sh)`);
-    }
-  }
 }
 
 export function findBusybox(): string {
@@ -56,47 +33,23 @@ export function findBusybox(): string {
 /** Build (or reuse from .e2e/images/) the busybox OCI archive. */
 export async function buildBusyboxImage(): Promise<BuiltImage> {
   const busybox = findBusybox();
-  assertStaticElf(busybox);
-  const bin = fs.readFileSync(busybox);
+  // The image has no libc, so a dynamically linked busybox would fail with ENOENT at exec.
+  assertStaticBinary(busybox, 'install busybox-static (scripts/setup-host.sh)');
   const arch = ociArch();
   // Key covers the input binary and the layout code's own version.
-  const key = sha256(Buffer.concat([bin, Buffer.from(`layout-v1 ${arch}`)])).slice(0, 16);
-  const imagesDir = buildDir('images');
-  const archive = path.join(imagesDir, `busybox-${key}.oci.tar`);
-  const metaFile = `${archive}.json`;
-  if (fs.existsSync(archive) && fs.existsSync(metaFile)) {
-    return JSON.parse(fs.readFileSync(metaFile, 'utf8')) as BuiltImage;
-  }
-
-  const work = fs.mkdtempSync(path.join(imagesDir, `.build-${key}-`));
-  try {
-    const rootfs = path.join(work, 'rootfs');
-    await populateRootfs(rootfs, busybox);
-
-    const packed = await writeOciArchive({
-      rootfs,
-      work,
+  const key = sha256(Buffer.concat([fs.readFileSync(busybox), Buffer.from(`layout-v1 ${arch}`)])).slice(0, 16);
+  return cachedOciArchive(
+    {
+      name: 'busybox',
+      key,
+      fill: (rootfs) => populateRootfs(rootfs, busybox),
       ref: BUSYBOX_REF,
       architecture: arch,
       imageConfig: { Env: [IMAGE_PATH_ENV], Cmd: ['sh'], WorkingDir: '/' },
       createdBy: `burrow e2e harness: ${busybox}`,
-    });
-    const tmpArchive = packed.file;
-    const { manifestDigest, configDigest, layerDigest } = packed;
-
-    const built: BuiltImage = {
-      archive,
-      manifestDigest,
-      configDigest,
-      layerDigest,
-      architecture: arch,
-    };
-    fs.renameSync(tmpArchive, archive);
-    fs.writeFileSync(metaFile, JSON.stringify(built, null, 2));
-    return built;
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
+    },
+    {},
+  );
 }
 
 export async function populateRootfs(rootfs: string, busybox: string): Promise<void> {

@@ -6,6 +6,7 @@ export * from './cri-host';
 export * from './image';
 export * from './leaks';
 export * from './mounts';
+export { assertStaticBinary } from './oci-archive';
 export * from './pause-image';
 export * from './procfs';
 export * from './suite-containerd';

@@ -6,6 +6,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeResult, run } from './command';
+import { buildDir } from './paths';
 
 const MT = {
   index: 'application/vnd.oci.image.index.v1+json',
@@ -106,4 +107,86 @@ export async function writeOciArchive(input: OciArchiveInput): Promise<OciArchiv
     configDigest: `sha256:${config.digest}`,
     layerDigest: `sha256:${layerDigest}`,
   };
+}
+
+/** What a cached archive's `.json` beside it records (image.ts's BuiltImage). */
+export interface CachedArchive {
+  /** OCI archive (tar of an OCI image layout) ready for `ctr images import`. */
+  archive: string;
+  manifestDigest: string;
+  configDigest: string;
+  /** Uncompressed layer digest = rootfs diff_id = snapshot chain id (single layer). */
+  layerDigest: string;
+  architecture: string;
+}
+
+export interface CachedArchiveInput extends Omit<OciArchiveInput, 'rootfs' | 'work'> {
+  /** `.e2e/images/<name>-<key>.oci.tar`: the key covers every input of the image. */
+  name: string;
+  key: string;
+  /** Fills the (empty, existing) root filesystem directory of the one layer. */
+  fill(rootfs: string): Promise<void> | void;
+}
+
+/**
+ * The archive from `.e2e/images/` when an earlier build left it (with its `.json`), else built
+ * in a scratch directory and moved there; `extra` is recorded beside the digests.
+ */
+export async function cachedOciArchive<X extends object>(input: CachedArchiveInput, extra: X): Promise<CachedArchive & X> {
+  const imagesDir = buildDir('images');
+  const archive = path.join(imagesDir, `${input.name}-${input.key}.oci.tar`);
+  const metaFile = `${archive}.json`;
+  if (fs.existsSync(archive) && fs.existsSync(metaFile)) {
+    return JSON.parse(fs.readFileSync(metaFile, 'utf8')) as CachedArchive & X;
+  }
+  const work = fs.mkdtempSync(path.join(imagesDir, `.build-${input.name}-${input.key}-`));
+  try {
+    const rootfs = path.join(work, 'rootfs');
+    fs.mkdirSync(rootfs);
+    await input.fill(rootfs);
+    const { name: _name, key: _key, fill: _fill, ...archiveInput } = input;
+    const packed = await writeOciArchive({ ...archiveInput, rootfs, work });
+    const built = {
+      ...extra,
+      archive,
+      manifestDigest: packed.manifestDigest,
+      configDigest: packed.configDigest,
+      layerDigest: packed.layerDigest,
+      architecture: input.architecture,
+    };
+    fs.renameSync(packed.file, archive);
+    fs.writeFileSync(metaFile, JSON.stringify(built, null, 2));
+    return built;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * No program interpreter (PT_INTERP) and no needed shared library (DT_NEEDED):
+ * the image has no libc and no loader. Static-pie binaries keep a PT_DYNAMIC
+ * for self-relocation, so that alone is not a failure.
+ */
+export function assertStaticBinary(file: string, hint?: string): void {
+  const b = fs.readFileSync(file);
+  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) {
+    throw new Error(`${file} is not a 64-bit little-endian ELF binary`);
+  }
+  const phoff = Number(b.readBigUInt64LE(0x20));
+  const phentsize = b.readUInt16LE(0x36);
+  const phnum = b.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    const type = b.readUInt32LE(ph);
+    if (type === 3 /* PT_INTERP */) throw new Error(`${file} is dynamically linked (has PT_INTERP)${hint ? `; ${hint}` : ''}`);
+    if (type === 2 /* PT_DYNAMIC */) {
+      const off = Number(b.readBigUInt64LE(ph + 0x08));
+      const size = Number(b.readBigUInt64LE(ph + 0x20));
+      for (let d = off; d + 16 <= off + size; d += 16) {
+        const tag = b.readBigInt64LE(d);
+        if (tag === 0n) break;
+        if (tag === 1n /* DT_NEEDED */) throw new Error(`${file} needs shared libraries (DT_NEEDED)${hint ? `; ${hint}` : ''}`);
+      }
+    }
+  }
 }

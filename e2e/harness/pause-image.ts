@@ -10,8 +10,8 @@ import { describeResult, run } from './command';
 import type { PrivateContainerd } from './containerd';
 import { PAUSE_REF_DEFAULT } from './cri-host';
 import { BuiltImage, IMAGE_PATH_ENV, ociArch } from './image';
-import { buildDir, repoRoot } from './paths';
-import { sha256, writeOciArchive } from './oci-archive';
+import { repoRoot } from './paths';
+import { assertStaticBinary, cachedOciArchive, sha256 } from './oci-archive';
 
 /** The name the CRI config's `sandbox_image` uses (PrivateContainerd `cri` default). */
 export const PAUSE_REF = PAUSE_REF_DEFAULT;
@@ -32,34 +32,6 @@ function cargoCommand(): string {
   return fs.existsSync(rustup) ? rustup : 'cargo';
 }
 
-/**
- * No program interpreter (PT_INTERP) and no needed shared library (DT_NEEDED):
- * the image has no libc and no loader. Static-pie binaries keep a PT_DYNAMIC
- * for self-relocation, so that alone is not a failure.
- */
-export function assertStaticBinary(file: string): void {
-  const b = fs.readFileSync(file);
-  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) {
-    throw new Error(`${file} is not a 64-bit little-endian ELF binary`);
-  }
-  const phoff = Number(b.readBigUInt64LE(0x20));
-  const phentsize = b.readUInt16LE(0x36);
-  const phnum = b.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) {
-    const ph = phoff + i * phentsize;
-    const type = b.readUInt32LE(ph);
-    if (type === 3 /* PT_INTERP */) throw new Error(`${file} is dynamically linked (has PT_INTERP)`);
-    if (type === 2 /* PT_DYNAMIC */) {
-      const off = Number(b.readBigUInt64LE(ph + 0x08));
-      const size = Number(b.readBigUInt64LE(ph + 0x20));
-      for (let d = off; d + 16 <= off + size; d += 16) {
-        const tag = b.readBigInt64LE(d);
-        if (tag === 0n) break;
-        if (tag === 1n /* DT_NEEDED */) throw new Error(`${file} needs shared libraries (DT_NEEDED)`);
-      }
-    }
-  }
-}
 
 /** `cargo build --release --offline` in native/pause; returns the static binary. */
 export async function buildPauseBinary(): Promise<string> {
@@ -83,51 +55,25 @@ export async function buildPauseBinary(): Promise<string> {
 /** Build (or reuse from .e2e/images/) the pause image's OCI archive. */
 export async function buildPauseImage(ref: string = PAUSE_REF): Promise<BuiltPauseImage> {
   const binary = await buildPauseBinary();
-  const bin = fs.readFileSync(binary);
   const arch = ociArch();
-  const key = sha256(Buffer.concat([bin, Buffer.from(`pause-layout-v1 ${arch} ${ref}`)])).slice(0, 16);
-  const imagesDir = buildDir('images');
-  const archive = path.join(imagesDir, `pause-${key}.oci.tar`);
-  const metaFile = `${archive}.json`;
-  if (fs.existsSync(archive) && fs.existsSync(metaFile)) {
-    return JSON.parse(fs.readFileSync(metaFile, 'utf8')) as BuiltPauseImage;
-  }
-
-  const work = fs.mkdtempSync(path.join(imagesDir, `.build-pause-${key}-`));
-  try {
-    // Like registry.k8s.io/pause: the layer holds /pause and nothing else.
-    const rootfs = path.join(work, 'rootfs');
-    fs.mkdirSync(rootfs);
-    fs.copyFileSync(binary, path.join(rootfs, 'pause'));
-    fs.chmodSync(path.join(rootfs, 'pause'), 0o755);
-
-    // The image config of registry.k8s.io/pause:3.x: ENTRYPOINT ["/pause"], USER 65535:65535.
-    const packed = await writeOciArchive({
-      rootfs,
-      work,
+  const key = sha256(Buffer.concat([fs.readFileSync(binary), Buffer.from(`pause-layout-v1 ${arch} ${ref}`)])).slice(0, 16);
+  return cachedOciArchive(
+    {
+      name: 'pause',
+      key,
+      // Like registry.k8s.io/pause: the layer holds /pause and nothing else.
+      fill: (rootfs) => {
+        fs.copyFileSync(binary, path.join(rootfs, 'pause'));
+        fs.chmodSync(path.join(rootfs, 'pause'), 0o755);
+      },
       ref,
       architecture: arch,
+      // The image config of registry.k8s.io/pause:3.x: ENTRYPOINT ["/pause"], USER 65535:65535.
       imageConfig: { User: '65535:65535', Env: [IMAGE_PATH_ENV], Entrypoint: ['/pause'], WorkingDir: '/' },
       createdBy: 'burrow e2e harness: native/pause (static)',
-    });
-    const tmpArchive = packed.file;
-    const { manifestDigest, configDigest, layerDigest } = packed;
-
-    const built: BuiltPauseImage = {
-      ref,
-      binary,
-      archive,
-      manifestDigest,
-      configDigest,
-      layerDigest,
-      architecture: arch,
-    };
-    fs.renameSync(tmpArchive, archive);
-    fs.writeFileSync(metaFile, JSON.stringify(built, null, 2));
-    return built;
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
+    },
+    { ref, binary },
+  );
 }
 
 /**
