@@ -23,23 +23,18 @@ import { v2Frozen } from '../shim/sandbox/cgroups/freezer';
 import { OomWatcher } from '../shim/sandbox/cgroups/oom-watch';
 import { V2CgroupManager } from '../shim/sandbox/cgroups/v2-manager';
 import {
-  assertNoLeaks,
   buildDir,
-  BURROW_SHIM_BINARY,
   BUSYBOX_REF,
   containerdForSuite,
   ensureHostTools,
-  HostSnapshot,
+  leakCheckEachCase,
   PrivateContainerd,
+  RUNTIME_NAMES,
+  RuntimeName,
+  RUNTIMES,
   sleep,
-  snapshotHost,
 } from './harness';
 
-const RUNTIMES = { runc: 'io.containerd.runc.v2', burrow: 'io.containerd.burrow.v2' } as const;
-type RuntimeName = keyof typeof RUNTIMES;
-const NAMES: RuntimeName[] = ['runc', 'burrow'];
-/** Leak checks watch both shims (and what they leave: runc state, cgroups). */
-const SHIMS = [BURROW_SHIM_BINARY, 'containerd-shim-runc-v2'];
 const NS = 'default';
 const MiB = 1024 * 1024;
 /** The host's cgroup hierarchies, bound read-only into containers so they can read their own. */
@@ -152,7 +147,6 @@ async function updateTask(c: PrivateContainerd, id: string, resources: object): 
 describe('cgroup operations through ctr: metrics, pause/resume, update, OOM under runc and Burrow', function () {
   this.timeout(300_000);
   const node = containerdForSuite({ name: 'cgroup-ops' });
-  let baseline: HostSnapshot;
   let shared: string;
   let n = 0;
   const uid = (rt: RuntimeName) => `cgop${++n}${rt}`;
@@ -163,13 +157,7 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
     fs.mkdirSync(shared, { recursive: true });
   });
 
-  beforeEach(async function () {
-    baseline = await snapshotHost(node.c, { shimBinaries: SHIMS });
-  });
-
-  afterEach(async function () {
-    await assertNoLeaks(node.c, baseline);
-  });
+  leakCheckEachCase(() => node.c);
 
   async function runDetached(rt: RuntimeName, id: string, flags: string[], args: string[]): Promise<void> {
     const r = await node.c.ctr(['run', '-d', '--runtime', RUNTIMES[rt], ...flags, BUSYBOX_REF, id, ...args]);
@@ -236,7 +224,7 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
   it('ctr task metrics of a busy container: non-zero cpu and memory under both, the same fields', async function () {
     const json = {} as Record<RuntimeName, Record<string, unknown>>;
     const table = {} as Record<RuntimeName, string[]>;
-    for (const rt of NAMES) {
+    for (const rt of RUNTIME_NAMES) {
       const id = uid(rt);
       await runDetached(rt, id, ['--memory-limit', String(64 * MiB)], ['sh', '-c', 'while :; do :; done']);
       try {
@@ -269,7 +257,7 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
     assert.deepEqual(burrowKeys, runcKeys);
     assert.ok(runcKeys.length >= 10, `compared fields: ${runcKeys.join(' ')}`);
     if (isV1Host()) {
-      for (const rt of NAMES) {
+      for (const rt of RUNTIME_NAMES) {
         assert.equal(at(json[rt], 'memory.usage.limit'), 64 * MiB, `${rt}: memory.usage.limit`);
         assert.equal(at(json[rt], 'memory.hierarchical_memory_limit'), 64 * MiB, `${rt}: hierarchical_memory_limit`);
         assert.ok((at(json[rt], 'cpu.usage.per_cpu') as number[]).length > 0, `${rt}: per_cpu`);
@@ -277,7 +265,7 @@ describe('cgroup operations through ctr: metrics, pause/resume, update, OOM unde
     }
   });
 
-  for (const rt of NAMES) {
+  for (const rt of RUNTIME_NAMES) {
     it(`${rt}: ctr task pause stops the process (PAUSED, no progress), resume lets it go on (RUNNING), with events`, async function () {
       const id = uid(rt);
       const dir = path.join(shared, id);

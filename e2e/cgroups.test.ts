@@ -20,28 +20,23 @@ import { parseCgroupMounts, v1Hierarchies } from '../shim/sandbox/cgroups/hierar
 import { parseResources } from '../shim/sandbox/cgroups/resources';
 import { V2CgroupManager } from '../shim/sandbox/cgroups/v2-manager';
 import {
-  assertNoLeaks,
-  BURROW_SHIM_BINARY,
-  BUSYBOX_REF,
   buildDir,
+  BUSYBOX_REF,
   cgroupDirsFor,
   ensureHostTools,
   findBusybox,
-  HostSnapshot,
   importImage,
   isAlive,
+  leakCheckEachCase,
   populateRootfs,
   PrivateContainerd,
   Result,
+  RUNTIME_NAMES,
+  RuntimeName,
+  RUNTIMES,
   sleep,
-  snapshotHost,
 } from './harness';
 
-const RUNTIMES = { runc: 'io.containerd.runc.v2', burrow: 'io.containerd.burrow.v2' } as const;
-type RuntimeName = keyof typeof RUNTIMES;
-const NAMES: RuntimeName[] = ['runc', 'burrow'];
-/** Leak checks watch both shims (and what they leave: runc state, cgroups). */
-const SHIMS = [BURROW_SHIM_BINARY, 'containerd-shim-runc-v2'];
 const NS = 'default';
 /** The host's cgroup hierarchies, bound read-only into containers so they can read their own. */
 const CG_BIND = 'type=bind,src=/sys/fs/cgroup,dst=/cg,options=rbind:ro';
@@ -62,7 +57,6 @@ function isV1Host(): boolean {
 describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow', function () {
   this.timeout(180_000);
   let c: PrivateContainerd;
-  let baseline: HostSnapshot;
   let specDir: string;
   let n = 0;
   const uid = () => `cg${process.pid % 1000}x${++n}`;
@@ -106,7 +100,7 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
   /** The same check under both runtimes, each with a fresh container id. */
   async function both<T>(fn: (rt: RuntimeName, id: string) => Promise<T>): Promise<Record<RuntimeName, T>> {
     const out = {} as Record<RuntimeName, T>;
-    for (const rt of NAMES) out[rt] = await fn(rt, `${uid()}${rt}`);
+    for (const rt of RUNTIME_NAMES) out[rt] = await fn(rt, `${uid()}${rt}`);
     return out;
   }
 
@@ -125,18 +119,12 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
     if (c) await c.stop();
   });
 
-  beforeEach(async function () {
-    baseline = await snapshotHost(c, { shimBinaries: SHIMS });
-  });
-
-  afterEach(async function () {
-    await assertNoLeaks(c, baseline);
-  });
+  leakCheckEachCase(() => c);
 
   it('ctr run --memory-limit: the container sees it as its memory limit', async function () {
     const file = isV1Host() ? 'memory.limit_in_bytes' : 'memory.max';
     const r = await both((rt, id) => runImage(rt, id, ['--memory-limit', String(64 * MiB), '--mount', CG_BIND], ['sh', '-c', ownCgroupFile('memory', file)]));
-    for (const rt of NAMES) assert.equal(r[rt].code, 0, `${rt}: ${r[rt].stderr}`);
+    for (const rt of RUNTIME_NAMES) assert.equal(r[rt].code, 0, `${rt}: ${r[rt].stderr}`);
     assert.equal(r.runc.stdout, `${64 * MiB}\n`);
     assert.equal(r.burrow.stdout, r.runc.stdout);
   });
@@ -144,7 +132,7 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
   it('ctr run --cpus 0.5: the container sees a CFS quota of half its period', async function () {
     const cmd = isV1Host() ? `${ownCgroupFile('cpu', 'cpu.cfs_quota_us')}; ${ownCgroupFile('cpu', 'cpu.cfs_period_us')}` : ownCgroupFile('cpu', 'cpu.max');
     const r = await both((rt, id) => runImage(rt, id, ['--cpus', '0.5', '--mount', CG_BIND], ['sh', '-c', cmd]));
-    for (const rt of NAMES) assert.equal(r[rt].code, 0, `${rt}: ${r[rt].stderr}`);
+    for (const rt of RUNTIME_NAMES) assert.equal(r[rt].code, 0, `${rt}: ${r[rt].stderr}`);
     assert.equal(r.runc.stdout, isV1Host() ? '50000\n100000\n' : '50000 100000\n');
     assert.equal(r.burrow.stdout, r.runc.stdout);
   });
@@ -154,7 +142,7 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
       s.linux.resources.pids = { limit: 32 };
       s.process.args = ['sh', '-c', ownCgroupFile('pids', 'pids.max')];
     }));
-    for (const rt of NAMES) assert.equal(r[rt].code, 0, `${rt}: ${r[rt].stderr}`);
+    for (const rt of RUNTIME_NAMES) assert.equal(r[rt].code, 0, `${rt}: ${r[rt].stderr}`);
     assert.equal(r.runc.stdout, '32\n');
     assert.equal(r.burrow.stdout, r.runc.stdout);
   });
@@ -191,7 +179,7 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
       const r = await running;
       return { max, refused, code: r.code };
     });
-    for (const rt of NAMES) {
+    for (const rt of RUNTIME_NAMES) {
       assert.ok(observed[rt].max <= limit, `${rt}: ${observed[rt].max} processes in a cgroup limited to ${limit}`);
       // Refused forks mean the count reached the limit (shells whose fork failed exit, so the
       // count sampled afterwards may be lower).
@@ -206,7 +194,7 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
     const [major, minor] = disk;
     const cmd = `mknod /tmp/blk b ${major} ${minor} && echo made && head -c1 /tmp/blk`;
     const r = await both((rt, id) => runImage(rt, id, [], ['sh', '-c', cmd]));
-    for (const rt of NAMES) {
+    for (const rt of RUNTIME_NAMES) {
       assert.notEqual(r[rt].code, 0, `${rt}: reading ${major}:${minor} succeeded`);
       assert.equal(r[rt].stdout, 'made\n', `${rt}: mknod itself is allowed (runc's "b *:* m" rule): ${r[rt].stderr}`);
       assert.match(r[rt].stderr, /Operation not permitted/, rt);
@@ -231,7 +219,7 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
     });
     assert.ok(seen.runc.hierarchies.length > 0);
     assert.deepEqual(seen.burrow.hierarchies, seen.runc.hierarchies);
-    for (const rt of NAMES) assert.deepEqual(cgroupDirsFor(NS, seen[rt].id), [], `${rt}: cgroup left after the container was removed`);
+    for (const rt of RUNTIME_NAMES) assert.deepEqual(cgroupDirsFor(NS, seen[rt].id), [], `${rt}: cgroup left after the container was removed`);
   });
 
   it('ctr task ps lists every process of the container (sh execs its last sleep: two)', async function () {
@@ -274,7 +262,7 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
       for (let i = 0; i < 50 && isAlive(orphan); i++) await sleep(100);
       return { listed: ps.length, orphanAlive: isAlive(orphan) };
     });
-    for (const rt of NAMES) {
+    for (const rt of RUNTIME_NAMES) {
       assert.equal(seen[rt].listed, 2, `${rt}: task ps listed ${seen[rt].listed} processes (both sleeps)`);
       assert.equal(seen[rt].orphanAlive, false, `${rt}: the init's background process outlived the container`);
     }
@@ -293,7 +281,7 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
         await remove(id);
       }
     });
-    for (const rt of NAMES) assert.equal(seen[rt].exec, seen[rt].init, rt);
+    for (const rt of RUNTIME_NAMES) assert.equal(seen[rt].exec, seen[rt].init, rt);
     assert.equal(seen.burrow.exec.replace(/cg\w+burrow/g, 'ID'), seen.runc.exec.replace(/cg\w+runc/g, 'ID'));
   });
 
@@ -302,7 +290,7 @@ describe('cgroups: linux.resources and linux.cgroupsPath under runc and Burrow',
       s.linux.namespaces.push({ type: 'cgroup' });
       s.process.args = ['cat', '/proc/self/cgroup'];
     }));
-    for (const rt of NAMES) assert.equal(r[rt].code, 0, `${rt}: ${r[rt].stderr}`);
+    for (const rt of RUNTIME_NAMES) assert.equal(r[rt].code, 0, `${rt}: ${r[rt].stderr}`);
     assert.ok(r.runc.stdout.split('\n').filter(Boolean).every((l) => l.endsWith(':/')), r.runc.stdout);
     assert.equal(r.burrow.stdout, r.runc.stdout);
   });

@@ -37,9 +37,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   assertNoLeaks,
-  BURROW_SHIM_BINARY,
-  BUSYBOX_REF,
+  BOTH_SHIMS,
   buildDir,
+  BUSYBOX_REF,
   ensureHostTools,
   findBusybox,
   importImage,
@@ -47,17 +47,11 @@ import {
   PrivateContainerd,
   Result,
   run,
+  RuntimeName,
+  RUNTIMES,
   sleep,
   snapshotHost,
 } from './harness';
-
-const RUNTIMES = {
-  runc: 'io.containerd.runc.v2',
-  burrow: 'io.containerd.burrow.v2',
-} as const;
-type RuntimeName = keyof typeof RUNTIMES;
-/** Leak checks watch both shims (and what they leave: runc state, cgroups). */
-const SHIMS = [BURROW_SHIM_BINARY, 'containerd-shim-runc-v2'];
 
 type Spec = Record<string, any>;
 
@@ -1338,7 +1332,7 @@ describe('oci-diff: the same bundles under runc and Burrow', function () {
    * suite. A leak is cleaned up (task and container of `ids` removed) so later cases start clean.
    */
   async function withLeakCheck(ids: string[], body: () => Promise<void>): Promise<void> {
-    const before = await snapshotHost(c, { shimBinaries: SHIMS });
+    const before = await snapshotHost(c, { shimBinaries: BOTH_SHIMS });
     let failure: Error | undefined;
     try {
       await body();

@@ -8,27 +8,19 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  assertNoLeaks,
-  BURROW_SHIM_BINARY,
-  BUSYBOX_REF,
   buildDir,
+  BUSYBOX_REF,
   ensureHostTools,
   findBusybox,
-  HostSnapshot,
   importImage,
+  leakCheckEachCase,
   populateRootfs,
   PrivateContainerd,
   Result,
+  RuntimeName,
+  RUNTIMES,
   sleep,
-  snapshotHost,
 } from './harness';
-
-const RUNTIMES = {
-  runc: 'io.containerd.runc.v2',
-  burrow: 'io.containerd.burrow.v2',
-} as const;
-type RuntimeName = keyof typeof RUNTIMES;
-const SHIMS = [BURROW_SHIM_BINARY, 'containerd-shim-runc-v2'];
 
 type Spec = Record<string, any>;
 type Profile = Record<string, any>;
@@ -44,7 +36,6 @@ const MKDIR_PROBE = 'mkdir /tmp/x; echo "mkdir rc=$?"; touch /tmp/y && echo touc
 describe('seccomp: linux.seccomp under runc and Burrow', function () {
   this.timeout(240_000);
   let c: PrivateContainerd;
-  let baseline: HostSnapshot;
   let specDir: string;
   let rootfs: string;
   let n = 0;
@@ -98,13 +89,7 @@ describe('seccomp: linux.seccomp under runc and Burrow', function () {
     if (c) await c.stop();
   });
 
-  beforeEach(async function () {
-    baseline = await snapshotHost(c, { shimBinaries: SHIMS });
-  });
-
-  afterEach(async function () {
-    await assertNoLeaks(c, baseline);
-  });
+  leakCheckEachCase(() => c);
 
   it("ctr run --seccomp: containerd's default profile is in force (Seccomp: 2)", async function () {
     const r = await both('default profile', (rt) =>

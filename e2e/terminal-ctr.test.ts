@@ -10,11 +10,10 @@ import {
   HostSnapshot,
   Result,
   run,
+  RUNTIMES,
   sleep,
   snapshotHost,
 } from './harness';
-
-const RUNTIMES = { runc: 'io.containerd.runc.v2', burrow: 'io.containerd.burrow.v2' };
 
 describe('terminals through ctr -t, runc and Burrow alike', function () {
   this.timeout(120_000);

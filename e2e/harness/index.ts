@@ -8,6 +8,7 @@ export * from './leaks';
 export * from './mounts';
 export { assertStaticBinary } from './oci-archive';
 export * from './pause-image';
+export * from './runtimes';
 export * from './procfs';
 export * from './suite-containerd';
 export { repoRoot, buildDir, isUnder, sleep } from './paths';
