@@ -35,29 +35,17 @@ pub fn monitor() -> Result<&'static OomMonitor, String> {
 }
 
 fn start() -> Result<OomMonitor, String> {
-    // SAFETY: plain syscalls creating fds we own.
-    unsafe {
-        let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
-        if epfd < 0 {
-            return Err(format!("epoll_create1: errno {}", errno()));
-        }
-        let mut p = [0 as c_int; 2];
-        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
-            let e = errno();
-            libc::close(epfd);
-            return Err(format!("pipe2: errno {}", e));
-        }
-        let m = OomMonitor {
-            epfd,
-            notify_r: p[0],
-            fds: Mutex::new(Registrations { next: 0, by_token: HashMap::new() }),
-        };
-        std::thread::Builder::new()
-            .name("burrow-oom".into())
-            .spawn(move || watch_loop(epfd, p[1]))
-            .map_err(|e| format!("start oom thread: {}", e))?;
-        Ok(m)
-    }
+    let (epfd, p) = crate::sys::watcher_fds()?;
+    let m = OomMonitor {
+        epfd,
+        notify_r: p[0],
+        fds: Mutex::new(Registrations { next: 0, by_token: HashMap::new() }),
+    };
+    std::thread::Builder::new()
+        .name("burrow-oom".into())
+        .spawn(move || watch_loop(epfd, p[1]))
+        .map_err(|e| format!("start oom thread: {}", e))?;
+    Ok(m)
 }
 
 /// open(2) of `dir/name` with O_CLOEXEC; the fd or -errno.

@@ -25,23 +25,13 @@ pub fn reaper() -> Result<&'static Reaper, String> {
 }
 
 fn start() -> Result<Reaper, String> {
-    // SAFETY: plain syscalls creating fds we own.
-    unsafe {
-        let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
-        if epfd < 0 {
-            return Err(format!("epoll_create1: errno {}", errno()));
-        }
-        let mut p = [0 as c_int; 2];
-        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
-            return Err(format!("pipe2: errno {}", errno()));
-        }
-        let r = Reaper { epfd, notify_r: p[0], pidfds: Mutex::new(HashMap::new()) };
-        std::thread::Builder::new()
-            .name("burrow-reaper".into())
-            .spawn(move || reap_loop(epfd, p[1]))
-            .map_err(|e| format!("start reaper thread: {}", e))?;
-        Ok(r)
-    }
+    let (epfd, p) = crate::sys::watcher_fds()?;
+    let r = Reaper { epfd, notify_r: p[0], pidfds: Mutex::new(HashMap::new()) };
+    std::thread::Builder::new()
+        .name("burrow-reaper".into())
+        .spawn(move || reap_loop(epfd, p[1]))
+        .map_err(|e| format!("start reaper thread: {}", e))?;
+    Ok(r)
 }
 
 impl Reaper {

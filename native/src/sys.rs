@@ -88,6 +88,25 @@ pub fn errno() -> c_int {
     unsafe { *libc::__errno_location() }
 }
 
+/// A watcher thread's fds: the epoll set it waits on, and a pipe whose read end (the first) the
+/// shim polls for what the thread writes into the other. Nothing is left open on failure.
+pub fn watcher_fds() -> Result<(c_int, [c_int; 2]), String> {
+    // SAFETY: plain syscalls creating fds we own.
+    unsafe {
+        let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        if epfd < 0 {
+            return Err(format!("epoll_create1: errno {}", errno()));
+        }
+        let mut p = [0 as c_int; 2];
+        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
+            let e = errno();
+            libc::close(epfd);
+            return Err(format!("pipe2: errno {}", e));
+        }
+        Ok((epfd, p))
+    }
+}
+
 /// Waits on `epfd` forever, handing each ready registration's data word to `on_ready`:
 /// the loop of every native watcher thread (reaper, OOM monitor).
 pub fn epoll_dispatch(epfd: c_int, mut on_ready: impl FnMut(u64)) {
